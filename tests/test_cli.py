@@ -1,0 +1,130 @@
+"""`python -m xaibench` end to end, in a subprocess, with the tiny debug settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS, SUMMARY_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def xaibench_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "xaibench", *args, f"cache_dir={cache}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The main experiment in debug mode, run twice: the second run must reuse the model."""
+    base = tmp_path_factory.mktemp("cli")
+    cache = base / "cache"
+    args = ["experiment=ig_vs_gradcam", "debug=fast"]
+    first = xaibench_cli(*args, f"hydra.run.dir={base / 'first'}", cache=cache)
+    second = xaibench_cli(*args, f"hydra.run.dir={base / 'second'}", cache=cache)
+    return base, first, second
+
+
+def test_run_folder_holds_every_output(demo_run):
+    base, first, _ = demo_run
+    assert first.returncode == 0, first.stderr
+    folder = base / "first"
+    for name in ["scores.parquet", "curves.parquet", "summary.csv", "summary.md", "meta.json"]:
+        assert (folder / name).stat().st_size > 0, name
+    for plot in ["curves_deletion", "curves_insertion", "curves_sensitivity_n", "gallery"]:
+        assert (folder / "plots" / f"{plot}.png").stat().st_size > 1000, plot
+    assert not list(folder.rglob("*.tmp")), "temporary files left behind"
+
+
+def test_score_table_is_long_format_with_the_documented_columns(demo_run):
+    base, _, _ = demo_run
+    scores = pd.read_parquet(base / "first" / "scores.parquet")
+    assert list(scores.columns) == SCORE_COLUMNS
+    assert len(scores) == 16 * 5 * 3  # samples x methods x metrics
+    assert scores.groupby(["method", "metric"]).size().eq(16).all()
+    assert set(scores["experiment"]) == {"ig_vs_gradcam"}
+    assert scores["overrides"].str.startswith("experiment=ig_vs_gradcam debug=fast ").all()
+    direction = scores.groupby("metric")["higher_is_better"].first().to_dict()
+    assert direction == {"deletion": False, "insertion": True, "sensitivity_n": True}
+    assert (scores["target"] == scores["predicted"]).all()  # target: predicted by default
+
+
+def test_curves_have_steps_plus_one_points_starting_unperturbed(demo_run):
+    base, _, _ = demo_run
+    curves = pd.read_parquet(base / "first" / "curves.parquet")
+    assert list(curves.columns) == CURVE_COLUMNS
+    points = curves.groupby(["metric", "method", "sample"]).size()
+    assert set(points.loc["deletion"]) == {41}
+    assert set(points.loc["insertion"]) == {41}
+    assert set(points.loc["sensitivity_n"]) == {7}
+    first = curves[(curves["metric"] == "deletion") & (curves["step"] == 0)]
+    assert (first["x"] == 0).all()
+
+
+def test_summary_and_meta(demo_run):
+    base, first, _ = demo_run
+    summary = pd.read_csv(base / "first" / "summary.csv")
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert len(summary) == 15
+    assert (summary["ci_low"] <= summary["mean"]).all()
+    assert (summary["mean"] <= summary["ci_high"]).all()
+    meta = json.loads((base / "first" / "meta.json").read_text())
+    assert 0 <= meta["model"]["test_accuracy"] <= 1
+    assert meta["model"]["cached"] is False
+    assert meta["versions"]["torch"] == "2.14.1"
+    assert {"data", "model", "explain/gradcam", "evaluate/deletion"} <= set(meta["stage_seconds"])
+    # The terminal ends with the summary table and the run folder.
+    assert "| integrated_gradients" in first.stdout
+    assert first.stdout.strip().endswith(str(base / "first"))
+
+
+def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run):
+    base, _, second = demo_run
+    assert second.returncode == 0, second.stderr
+    meta = json.loads((base / "second" / "meta.json").read_text())
+    assert meta["model"]["cached"] is True
+    first = pd.read_parquet(base / "first" / "scores.parquet")
+    again = pd.read_parquet(base / "second" / "scores.parquet")
+    pd.testing.assert_series_equal(first["value"], again["value"])
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("method=[saliency,nosuch]", "unknown method 'nosuch'; valid methods: gradcam,"),
+        ("experiment=nosuch", "unknown experiment 'nosuch'; valid experiments: ig_vs_gradcam"),
+        ("metric=delete", "unknown metric 'delete'; valid metrics: deletion,"),
+        ("dataset=mnist2d", "unknown dataset 'mnist2d'; valid datasets: mnist1d"),
+        ("model=vgg", "unknown model 'vgg'; valid models: mnist1d_cnn"),
+        ("+method.saliency.sign=1", "unknown parameter 'sign' for method 'saliency'"),
+        ("target=true_class", "unknown target 'true_class'; valid targets: predicted, label"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(override, expected, tmp_path):
+    done = xaibench_cli(override, f"hydra.run.dir={tmp_path / 'run'}", cache=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "run" / "scores.parquet").exists()
+
+
+def test_existing_results_are_never_overwritten(demo_run):
+    base, _, _ = demo_run
+    scores = base / "first" / "scores.parquet"
+    before = scores.read_bytes()
+    done = xaibench_cli(
+        "experiment=ig_vs_gradcam", "debug=fast", f"hydra.run.dir={base / 'first'}",
+        cache=base / "cache",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "already holds results" in done.stderr
+    assert scores.read_bytes() == before

@@ -1,0 +1,68 @@
+"""Configs and registries agree, and every experiment runs end to end in debug mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from xaibench.data import DATASETS
+from xaibench.methods import METHODS
+from xaibench.metrics import METRICS
+from xaibench.models import MODELS
+from xaibench.run import CONF_DIR, read_settings, run
+
+CONF = Path(CONF_DIR)
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def compose_config(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("group", "registry"),
+    [("method", METHODS), ("metric", METRICS), ("dataset", DATASETS), ("model", MODELS)],
+)
+def test_every_registered_name_has_a_config_and_vice_versa(group, registry):
+    assert options(group) == registry.names()
+
+
+def test_every_method_and_metric_config_holds_only_valid_settings(tmp_path):
+    cfg = compose_config(
+        f"method=[{','.join(METHODS.names())}]",
+        f"metric=[{','.join(METRICS.names())}]",
+        f"cache_dir={tmp_path}",
+    )
+    settings = read_settings(cfg)  # raises on any setting a function does not take
+    assert list(settings.methods) == METHODS.names()
+    assert list(settings.metrics) == METRICS.names()
+
+
+def test_memory_knob_reaches_methods_and_metrics(tmp_path):
+    settings = read_settings(compose_config("batch_size=123", f"cache_dir={tmp_path}"))
+    assert settings.methods["integrated_gradients"]["batch_size"] == 123
+    assert all(params["batch_size"] == 123 for params in settings.metrics.values())
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_in_debug_mode(experiment, shared_cache):
+    cfg = compose_config(f"experiment={experiment}", "debug=fast", f"cache_dir={shared_cache}")
+    result = run(cfg)
+    assert result.meta["errors"] == []
+    methods, metrics = list(cfg.method), list(cfg.metric)
+    assert len(result.scores) == cfg.samples * len(methods) * len(metrics)
+    assert set(result.scores["method"]) == set(methods)
+    assert set(result.scores["metric"]) == set(metrics)
+    assert len(result.summary) == len(methods) * len(metrics)

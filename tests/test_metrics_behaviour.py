@@ -1,0 +1,147 @@
+"""Properties every metric must have: batch invariance, NaN isolation, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import xaibench
+from xaibench.metrics import METRICS
+
+SMALL = {"deletion": {"steps": 8}, "insertion": {"steps": 8}, "sensitivity_n": {"subsets": 20}}
+
+
+def small_params(metric: str) -> dict:
+    return SMALL.get(metric, {})
+
+
+def test_every_registered_metric_has_small_test_settings():
+    assert set(SMALL) == set(METRICS.names())
+
+
+@pytest.mark.parametrize("metric", METRICS.names())
+def test_a_sample_scores_the_same_alone_or_in_any_batch(metric, cnn1d, signals):
+    """Another widely used tool normalises across the batch; xaibench must not."""
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+    attr = xaibench.explain(cnn1d, signals, target, "input_x_gradient")
+    batch = xaibench.evaluate(cnn1d, signals, target, attr, metric, **small_params(metric))
+    for i in range(len(signals)):
+        alone = xaibench.evaluate(
+            cnn1d, signals[i : i + 1], target[i : i + 1], attr[i : i + 1], metric,
+            **small_params(metric),
+        )  # fmt: skip
+        # oneDNN picks another kernel for a batch of one (logits differ by ~1e-7).
+        torch.testing.assert_close(alone.scores[0], batch.scores[i], rtol=1e-5, atol=1e-5)
+    reordered = torch.tensor([5, 3, 1, 0, 2, 4])
+    shuffled = xaibench.evaluate(
+        cnn1d, signals[reordered], target[reordered], attr[reordered], metric,
+        **small_params(metric),
+    )  # fmt: skip
+    torch.testing.assert_close(shuffled.scores, batch.scores[reordered], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", METRICS.names())
+def test_forward_chunk_size_does_not_change_scores(metric, cnn1d, signals):
+    attr = xaibench.explain(cnn1d, signals, 1, "saliency")
+    params = small_params(metric)
+    big = xaibench.evaluate(cnn1d, signals, 1, attr, metric, batch_size=4096, **params)
+    small = xaibench.evaluate(cnn1d, signals, 1, attr, metric, batch_size=7, **params)
+    torch.testing.assert_close(big.scores, small.scores, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", METRICS.names())
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_attributions_give_nan_for_those_samples_only(metric, bad, cnn1d, signals):
+    attr = xaibench.explain(cnn1d, signals, 1, "input_x_gradient")
+    broken = attr.clone()
+    broken[2, 1, 5] = bad
+    clean = xaibench.evaluate(cnn1d, signals, 1, attr, metric, **small_params(metric))
+    res = xaibench.evaluate(cnn1d, signals, 1, broken, metric, **small_params(metric))
+    assert torch.isnan(res.scores[2])
+    keep = torch.tensor([0, 1, 3, 4, 5])
+    torch.testing.assert_close(res.scores[keep], clean.scores[keep], rtol=1e-6, atol=1e-6)
+    if res.curves is not None:
+        assert torch.isnan(res.curves[2]).all()
+        assert torch.isfinite(res.curves[keep]).all()
+
+
+def test_evaluate_many_shares_forward_passes_but_matches_one_at_a_time(cnn1d, signals):
+    maps = [xaibench.explain(cnn1d, signals, 0, m) for m in ("saliency", "gradcam", "random")]
+    together = xaibench.evaluate_many(cnn1d, signals, 0, maps, "sensitivity_n", subsets=20)
+    for attr, shared in zip(maps, together, strict=True):
+        alone = xaibench.evaluate(cnn1d, signals, 0, attr, "sensitivity_n", subsets=20)
+        torch.testing.assert_close(alone.curves, shared.curves, equal_nan=True)
+
+
+def test_a_constant_map_has_undefined_sensitivity_n(cnn1d, signals):
+    """A constant map gives the same mass to every subset: the correlation is undefined."""
+    res = xaibench.evaluate(
+        cnn1d, signals, 0, torch.ones_like(signals), "sensitivity_n", subsets=10
+    )
+    assert torch.isnan(res.scores).all()
+
+
+def test_ties_are_broken_by_position_lower_index_first(linear_model):
+    """A flat map deletes positions left to right."""
+    x = torch.ones(1, 1, 6)
+    res = xaibench.evaluate(
+        linear_model, x, 0, torch.zeros_like(x), "deletion", steps=6, output="logit"
+    )
+    weights = linear_model.linear.weight[0]
+    expected = [weights[k:].sum().item() for k in range(7)]
+    assert res.curves[0].tolist() == pytest.approx(expected)
+
+
+# --- bad input: one line that names the value and the fix ------------------------------
+
+
+def _message(excinfo) -> str:
+    message = str(excinfo.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_metric_lists_the_valid_ones(cnn1d, signals):
+    with pytest.raises(xaibench.UnknownNameError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, 0, signals, "delition")
+    assert "'delition'" in _message(excinfo) and "deletion" in _message(excinfo)
+
+
+def test_unknown_parameter_lists_the_valid_ones(cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, 0, signals, "deletion", step=4)
+    assert "'step'" in _message(excinfo) and "steps" in _message(excinfo)
+
+
+def test_attributions_of_the_wrong_shape_are_refused(cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, 0, signals[:, :1], "deletion")
+    assert "(6, 2, 16)" in _message(excinfo) and "(6, 1, 16)" in _message(excinfo)
+
+
+def test_steps_beyond_the_number_of_positions_are_refused(cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, 0, signals, "deletion", steps=17)
+    assert "steps=17" in _message(excinfo) and "16" in _message(excinfo)
+
+
+@pytest.mark.parametrize("n", [16, 0, 1.5, [2, 40]])
+def test_invalid_subset_sizes_are_refused(n, cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, 0, signals, "sensitivity_n", n=n)
+    assert "1..15" in _message(excinfo)
+
+
+@pytest.mark.parametrize("target", [3, -1, [0, 1, 2, 3, 0, 1]])
+def test_target_out_of_range_is_refused(target, cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, target, signals, "deletion")
+    assert "out of range" in _message(excinfo) and "0..2" in _message(excinfo)
+    with pytest.raises(xaibench.XaibenchError):
+        xaibench.explain(cnn1d, signals, target, "saliency")
+
+
+def test_target_count_must_match_the_samples(cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, [0, 1], signals, "deletion")
+    assert "2 entries" in _message(excinfo) and "6 samples" in _message(excinfo)

@@ -1,0 +1,15 @@
+"""Models: architectures by name (`nets`) and the train-once cache (`zoo`)."""
+
+from xaibench.models import nets  # noqa: F401  (registers the architectures)
+from xaibench.models.registry import MODELS, ModelInfo, register_model
+from xaibench.models.zoo import TrainConfig, TrainedModel, accuracy, get_model
+
+__all__ = [
+    "MODELS",
+    "ModelInfo",
+    "TrainConfig",
+    "TrainedModel",
+    "accuracy",
+    "get_model",
+    "register_model",
+]

@@ -1,0 +1,133 @@
+"""What perturbation metrics share: positions, rankings, baselines and batched forward passes.
+
+A *position* is one time step of a signal (N, C, L) or one pixel of an image (N, C, H, W).
+Metrics rank positions by the attribution summed over channels, and a perturbation replaces all
+channels of a position together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from xaibench.registry import Registry
+
+OUTPUTS = ("probability", "logit")
+
+
+def num_positions(inputs: Tensor) -> int:
+    return inputs[0, 0].numel()
+
+
+def position_scores(attributions: Tensor) -> Tensor:
+    """Attribution per position, summed over channels: (N, P)."""
+    return attributions.sum(dim=1).flatten(1)
+
+
+def rank_positions(scores: Tensor) -> Tensor:
+    """Rank of every position, 0 for the highest score: (N, P).
+
+    Ties are broken by position index, lower first (a stable descending sort), so rankings are
+    deterministic and identical on every device.
+    """
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    ranks = torch.empty_like(order)
+    positions = torch.arange(scores.shape[1], device=scores.device).expand_as(order)
+    return ranks.scatter_(1, order, positions)
+
+
+def where_positions(mask: Tensor, replacement: Tensor, inputs: Tensor) -> Tensor:
+    """`replacement` at masked positions and `inputs` elsewhere; mask (B, P) covers all channels."""
+    mask = mask.view(mask.shape[0], 1, *inputs.shape[2:])
+    return torch.where(mask, replacement, inputs)
+
+
+# Baselines: what a removed position is replaced with. Each maps inputs to a tensor of the
+# same shape, sample by sample, so a sample's baseline never depends on its batch.
+BASELINES: Registry[Callable[[Tensor], Tensor]] = Registry("baseline")
+
+
+def make_baseline(name: str, inputs: Tensor) -> Tensor:
+    return BASELINES[name](inputs)
+
+
+def _baseline(name: str):
+    def decorator(fn: Callable[[Tensor], Tensor]):
+        return BASELINES.add(name, fn)
+
+    return decorator
+
+
+@_baseline("zero")
+def zero_baseline(inputs: Tensor) -> Tensor:
+    """Zeros in the model's input space (the dataset mean when inputs are standardised)."""
+    return torch.zeros_like(inputs)
+
+
+@_baseline("mean")
+def mean_baseline(inputs: Tensor) -> Tensor:
+    """Each sample's own per-channel mean over positions."""
+    dims = tuple(range(2, inputs.dim()))
+    return inputs.mean(dim=dims, keepdim=True).expand_as(inputs).clone()
+
+
+@_baseline("blur")
+def blur_baseline(inputs: Tensor, kernel_size: int = 11, sigma: float = 5.0) -> Tensor:
+    """Gaussian blur with RISE's insertion substrate (kernel 11, sigma 5), reflect padding.
+
+    Signals are blurred along their length; images along height and width. On inputs shorter
+    than the kernel it shrinks to 2 * size - 1, as reflect padding needs fewer padded values
+    than the input has. Same kernel and padding as torchvision's `gaussian_blur` (checked in
+    the tests); written here because importing torchvision costs seconds in every run.
+    """
+    blurred = inputs
+    for dim in range(2, inputs.dim()):
+        blurred = _blur_along(blurred, dim, kernel_size, sigma)
+    return blurred
+
+
+def _blur_along(inputs: Tensor, dim: int, kernel_size: int, sigma: float) -> Tensor:
+    size = inputs.shape[dim]
+    kernel_size = min(kernel_size, 2 * size - 1)
+    if kernel_size < 2:
+        return inputs
+    half = (kernel_size - 1) / 2
+    x = torch.linspace(-half, half, kernel_size, device=inputs.device, dtype=inputs.dtype)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).view(1, 1, -1)
+    moved = inputs.movedim(dim, -1)
+    rows = moved.reshape(-1, 1, size)
+    padded = F.pad(rows, (kernel_size // 2, kernel_size // 2), mode="reflect")
+    return F.conv1d(padded, kernel).reshape(moved.shape).movedim(-1, dim)
+
+
+def target_output(logits: Tensor, target: Tensor, output: str) -> Tensor:
+    """The target class's softmax probability or raw logit, per row."""
+    if output == "probability":
+        logits = F.softmax(logits, dim=1)
+    elif output != "logit":
+        raise ValueError(f"unknown output {output!r}; valid outputs: {', '.join(OUTPUTS)}")
+    return logits.gather(1, target[:, None]).squeeze(1)
+
+
+@torch.inference_mode()
+def forward_in_chunks(
+    model: torch.nn.Module,
+    total: int,
+    make_chunk: Callable[[int, int], tuple[Tensor, Tensor]],
+    output: str,
+    batch_size: int,
+) -> Tensor:
+    """Target outputs of `total` perturbed inputs, built and run `batch_size` at a time.
+
+    `make_chunk(start, stop)` returns the perturbed inputs for items start..stop-1 and their
+    target classes; building lazily keeps memory bounded by `batch_size` inputs.
+    """
+    values = []
+    for start in range(0, total, batch_size):
+        inputs, target = make_chunk(start, min(start + batch_size, total))
+        values.append(target_output(model(inputs), target, output))
+    return torch.cat(values) if values else torch.empty(0)

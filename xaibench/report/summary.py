@@ -1,0 +1,86 @@
+"""Per method x metric summaries of a score table: mean, spread, bootstrap CI, rank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xaibench.schema import SUMMARY_COLUMNS
+
+
+def mean_ci(
+    values: np.ndarray, confidence: float = 0.95, resamples: int = 9999, seed: int = 0
+) -> tuple[float, float]:
+    """BCa bootstrap confidence interval of the mean (scipy.stats.bootstrap).
+
+    Fewer than two values give NaN; values that are all equal give a zero-width interval
+    (the bootstrap distribution is degenerate and BCa is undefined there).
+    """
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    if np.ptp(values) == 0:
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap(
+        (values,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=resamples,
+        method="BCa",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def summarize(
+    scores: pd.DataFrame, by: tuple[str, ...] = ("method", "metric"), seed: int = 0
+) -> pd.DataFrame:
+    """One row per `by` group: mean, std, 95% CI, counts, direction and rank within the metric.
+
+    Rank 1 is the best mean for the metric (highest or lowest, by the metric's direction).
+    """
+    rows = []
+    for key, group in scores.groupby(list(by), sort=False):
+        values = group["value"].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        low, high = mean_ci(values, seed=seed)
+        rows.append(
+            {
+                **dict(zip(by, key, strict=True)),
+                "mean": finite.mean() if len(finite) else float("nan"),
+                "std": finite.std(ddof=1) if len(finite) > 1 else float("nan"),
+                "ci_low": low,
+                "ci_high": high,
+                "n": len(finite),
+                "n_nan": len(values) - len(finite),
+                "higher_is_better": bool(group["higher_is_better"].iloc[0]),
+            }
+        )
+    summary = pd.DataFrame(rows)
+    if summary.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    signed = summary["mean"].where(summary["higher_is_better"], -summary["mean"])
+    group_keys = [c for c in by if c != "method"]
+    ranks = signed.groupby([summary[c] for c in group_keys]).rank(ascending=False, method="min")
+    summary["rank"] = ranks.astype("Int64")  # NaN-safe integers
+    columns = [c for c in SUMMARY_COLUMNS if c not in by]
+    return summary[[*by, *columns]]
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """Methods as rows, metrics as columns: `mean [ci_low, ci_high]`, best in bold."""
+    cells = summary.assign(
+        cell=[
+            ("**{:.3f}**" if rank == 1 else "{:.3f}").format(mean) + f" [{low:.3f}, {high:.3f}]"
+            for mean, low, high, rank in zip(
+                summary["mean"], summary["ci_low"], summary["ci_high"], summary["rank"], strict=True
+            )
+        ]
+    )
+    arrows = summary.groupby("metric", sort=False)["higher_is_better"].first()
+    table = cells.pivot(index="method", columns="metric", values="cell")
+    table = table[list(arrows.index)].reindex(summary["method"].drop_duplicates())
+    table.columns = [f"{metric} {'↑' if up else '↓'}" for metric, up in arrows.items()]
+    table.index.name = "method"
+    return table.to_markdown()
