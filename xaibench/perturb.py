@@ -45,13 +45,13 @@ def where_positions(mask: Tensor, replacement: Tensor, inputs: Tensor) -> Tensor
     return torch.where(mask, replacement, inputs)
 
 
-# Baselines: what a removed position is replaced with. Each maps inputs to a tensor of the
-# same shape, sample by sample, so a sample's baseline never depends on its batch.
-BASELINES: Registry[Callable[[Tensor], Tensor]] = Registry("baseline")
+# Baselines: what a removed position is replaced with. Each maps (inputs, seed) to a tensor
+# of the same shape, sample by sample, so a sample's baseline never depends on its batch.
+BASELINES: Registry[Callable[..., Tensor]] = Registry("baseline")
 
 
-def make_baseline(name: str, inputs: Tensor) -> Tensor:
-    return BASELINES[name](inputs)
+def make_baseline(name: str, inputs: Tensor, seed: int = 0) -> Tensor:
+    return BASELINES[name](inputs, seed=seed)
 
 
 def _baseline(name: str):
@@ -62,20 +62,22 @@ def _baseline(name: str):
 
 
 @_baseline("zero")
-def zero_baseline(inputs: Tensor) -> Tensor:
+def zero_baseline(inputs: Tensor, seed: int = 0) -> Tensor:
     """Zeros in the model's input space (the dataset mean when inputs are standardised)."""
     return torch.zeros_like(inputs)
 
 
 @_baseline("mean")
-def mean_baseline(inputs: Tensor) -> Tensor:
+def mean_baseline(inputs: Tensor, seed: int = 0) -> Tensor:
     """Each sample's own per-channel mean over positions."""
     dims = tuple(range(2, inputs.dim()))
     return inputs.mean(dim=dims, keepdim=True).expand_as(inputs).clone()
 
 
 @_baseline("blur")
-def blur_baseline(inputs: Tensor, kernel_size: int = 11, sigma: float = 5.0) -> Tensor:
+def blur_baseline(
+    inputs: Tensor, seed: int = 0, kernel_size: int = 11, sigma: float = 5.0
+) -> Tensor:
     """Gaussian blur with RISE's insertion substrate (kernel 11, sigma 5), reflect padding.
 
     Signals are blurred along their length; images along height and width. On inputs shorter
@@ -87,6 +89,23 @@ def blur_baseline(inputs: Tensor, kernel_size: int = 11, sigma: float = 5.0) -> 
     for dim in range(2, inputs.dim()):
         blurred = _blur_along(blurred, dim, kernel_size, sigma)
     return blurred
+
+
+@_baseline("uniform")
+def uniform_baseline(inputs: Tensor, seed: int = 0) -> Tensor:
+    """Uniform noise over each sample's own value range [min, max].
+
+    One noise pattern is drawn from `seed` and shared by all samples (then scaled to each
+    sample's range), so a sample's baseline does not depend on the rest of its batch.
+    """
+    generator = torch.Generator(device=inputs.device).manual_seed(seed)
+    pattern = torch.rand(
+        inputs.shape[1:], generator=generator, device=inputs.device, dtype=inputs.dtype
+    )
+    flat = inputs.flatten(1)
+    low = flat.min(dim=1).values.view(-1, *[1] * (inputs.dim() - 1))
+    high = flat.max(dim=1).values.view(-1, *[1] * (inputs.dim() - 1))
+    return low + (high - low) * pattern
 
 
 def _blur_along(inputs: Tensor, dim: int, kernel_size: int, sigma: float) -> Tensor:

@@ -55,6 +55,21 @@ class Registry(Generic[T]):
         return sorted(self._entries)
 
 
+# Data that a run hands to the methods and metrics whose functions ask for it by parameter
+# name, as opposed to settings a user chooses in a config:
+#   masks       ground-truth masks of the explained inputs, bool (N, *positions), where the
+#               dataset has them (localisation metrics);
+#   background  training inputs on the CPU (N_train, C, ...), for methods that need a
+#               reference distribution (expected gradients).
+CONTEXT_PARAMS = ("masks", "background")
+
+
+def context_for(fn: Callable, context: dict) -> dict:
+    """The entries of `context` that `fn` takes as keyword arguments."""
+    accepted = inspect.signature(fn).parameters
+    return {name: value for name, value in context.items() if name in accepted}
+
+
 def check_params(fn: Callable, params: dict, kind: str, name: str, skip: int) -> None:
     """Reject keyword arguments that `fn` does not take, naming the valid ones.
 

@@ -25,13 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from xaibench.cache import Cache
 from xaibench.checks import TARGET_MODES
-from xaibench.data import DATASETS, load_dataset
+from xaibench.data import DATASETS, Dataset, load_dataset
 from xaibench.files import atomic_write, atomic_write_text
 from xaibench.methods import METHODS, explain
 from xaibench.metrics import METRICS, MetricResult, evaluate_many
 from xaibench.models import MODELS, get_model
 from xaibench.provenance import device_info, git_state, resolve_device, versions
-from xaibench.registry import XaibenchError, check_params, default_params
+from xaibench.registry import XaibenchError, check_params, context_for, default_params
 from xaibench.report.plots import plot_curves, plot_signal_gallery
 from xaibench.report.summary import summarize, summary_markdown
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
@@ -134,6 +134,79 @@ class Stopwatch:
             self.seconds[stage] = round(time.perf_counter() - started, 3)
 
 
+@dataclass(frozen=True)
+class Samples:
+    """The explained test inputs on the run's device, with what is known about them."""
+
+    index: torch.Tensor  # positions in the test split (CPU)
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    predicted: torch.Tensor
+    targets: torch.Tensor  # the class explained and scored for each sample
+
+
+def select_samples(model: torch.nn.Module, data: Dataset, settings: Settings) -> Samples:
+    """The first `samples` test inputs, their predictions and the classes to explain."""
+    count = min(settings.samples, len(data.x_test))
+    index = torch.arange(count)
+    inputs = data.x_test[index].to(settings.device)
+    labels = data.y_test[index].to(settings.device)
+    with torch.no_grad():
+        predicted = torch.cat([model(x).argmax(1) for x in inputs.split(settings.batch_size)])
+    targets = predicted if settings.target == "predicted" else labels
+    return Samples(index, inputs, labels, predicted, targets)
+
+
+def run_context(data: Dataset, samples: Samples) -> dict:
+    """What methods and metrics may ask for by parameter name (see registry.CONTEXT_PARAMS)."""
+    return {"background": data.x_train}
+
+
+def explain_all(
+    model: torch.nn.Module, samples: Samples, settings: Settings, context: dict,
+    timer: Stopwatch, errors: list[dict],
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Every method's attributions, explained `batch_size` samples at a time."""
+    attributions: dict[str, torch.Tensor] = {}
+    for name, params in settings.methods.items():
+        extra = context_for(METHODS[name].fn, context)
+        with timer(f"explain/{name}"):
+            try:
+                attributions[name] = torch.cat(
+                    [
+                        explain(model, x, t, name, **params, **extra)
+                        for x, t in zip(
+                            samples.inputs.split(settings.batch_size),
+                            samples.targets.split(settings.batch_size),
+                            strict=True,
+                        )
+                    ]
+                )
+            except Exception as error:  # one failing method must not lose the others
+                errors.append(_error_record("explain", name, None, error))
+    return attributions
+
+
+def evaluate_all(
+    model: torch.nn.Module, samples: Samples, attributions: dict[str, torch.Tensor],
+    settings: Settings, context: dict, timer: Stopwatch, errors: list[dict],
+) -> dict[str, dict[str, MetricResult]]:  # fmt: skip
+    """Every metric's results for every method, as results[metric][method]."""
+    results: dict[str, dict[str, MetricResult]] = {}
+    for name, params in settings.metrics.items():
+        extra = context_for(METRICS[name].fn, context)
+        with timer(f"evaluate/{name}"):
+            try:
+                scored = evaluate_many(
+                    model, samples.inputs, samples.targets, list(attributions.values()), name,
+                    **params, **extra,
+                )  # fmt: skip
+                results[name] = dict(zip(attributions, scored, strict=True))
+            except Exception as error:  # one failing metric must not lose the others
+                errors.append(_error_record("evaluate", None, name, error))
+    return results
+
+
 def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -> RunResult:
     """Compute one run in memory; files are written only to the dataset/model cache."""
     started_at = datetime.now(UTC)
@@ -159,40 +232,10 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
             trained.test_accuracy, settings.min_accuracy,
         )  # fmt: skip
 
-    count = min(settings.samples, len(data.x_test))
-    inputs = data.x_test[:count].to(settings.device)
-    labels = data.y_test[:count].to(settings.device)
-    with torch.no_grad():
-        predicted = torch.cat([model(x).argmax(1) for x in inputs.split(settings.batch_size)])
-    targets = predicted if settings.target == "predicted" else labels
-
-    attributions: dict[str, torch.Tensor] = {}
-    for name, params in settings.methods.items():
-        with timer(f"explain/{name}"):
-            try:
-                attributions[name] = torch.cat(
-                    [
-                        explain(model, x, t, name, **params)
-                        for x, t in zip(
-                            inputs.split(settings.batch_size),
-                            targets.split(settings.batch_size),
-                            strict=True,
-                        )
-                    ]
-                )
-            except Exception as error:  # one failing method must not lose the others
-                errors.append(_error_record("explain", name, None, error))
-
-    results: dict[str, dict[str, MetricResult]] = {}
-    for name, params in settings.metrics.items():
-        with timer(f"evaluate/{name}"):
-            try:
-                scored = evaluate_many(
-                    model, inputs, targets, list(attributions.values()), name, **params
-                )
-                results[name] = dict(zip(attributions, scored, strict=True))
-            except Exception as error:
-                errors.append(_error_record("evaluate", None, name, error))
+    samples = select_samples(model, data, settings)
+    context = run_context(data, samples)
+    attributions = explain_all(model, samples, settings, context, timer, errors)
+    results = evaluate_all(model, samples, attributions, settings, context, timer, errors)
 
     run_values = {
         "experiment": settings.name,
@@ -208,10 +251,10 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
     }
     per_sample = pd.DataFrame(
         {
-            "sample": range(count),
-            "label": labels.cpu().numpy(),
-            "predicted": predicted.cpu().numpy(),
-            "target": targets.cpu().numpy(),
+            "sample": samples.index.numpy(),
+            "label": samples.labels.cpu().numpy(),
+            "predicted": samples.predicted.cpu().numpy(),
+            "target": samples.targets.cpu().numpy(),
         }
     )
     scores, curves = _tables(run_values, per_sample, settings, results)
@@ -233,7 +276,7 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         "git": git_state(),
         **device_info(settings.device),
         "seed": settings.seed,
-        "samples": count,
+        "samples": len(samples.index),
         "target": settings.target,
         "dataset": {"name": settings.dataset, "spec": data_spec, "cached": data_cached,
                     "train_size": len(data.x_train), "test_size": len(data.x_test)},
@@ -249,7 +292,10 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
                        if r.n_nan},
         "config": OmegaConf.to_container(cfg, resolve=True),
     }  # fmt: skip
-    return RunResult(scores, curves, summary, meta, inputs, labels, targets, attributions)
+    return RunResult(
+        scores, curves, summary, meta, samples.inputs, samples.labels, samples.targets,
+        attributions,
+    )  # fmt: skip
 
 
 def _tables(
