@@ -11,6 +11,7 @@ from xaibench.data import DATASETS
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
 from xaibench.models import MODELS
+from xaibench.registry import UnknownNameError
 from xaibench.run import CONF_DIR, read_settings, run
 
 CONF = Path(CONF_DIR)
@@ -66,3 +67,30 @@ def test_every_experiment_runs_in_debug_mode(experiment, shared_cache):
     assert set(result.scores["method"]) == set(methods)
     assert set(result.scores["metric"]) == set(metrics)
     assert len(result.summary) == len(methods) * len(metrics)
+
+
+def test_an_entry_can_run_a_registered_function_under_another_label(shared_cache):
+    cfg = compose_config(
+        "debug=fast",
+        f"cache_dir={shared_cache}",
+        "method=[integrated_gradients]",
+        "metric=[deletion]",
+        "+method.ig_blur={uses: integrated_gradients, baseline: blur, steps: 16}",
+        "+metric.deletion_blur={uses: deletion, baseline: blur}",
+    )
+    result = run(cfg)
+    assert result.meta["errors"] == []
+    assert set(result.scores["method"]) == {"integrated_gradients", "ig_blur"}
+    assert set(result.scores["metric"]) == {"deletion", "deletion_blur"}
+    variant = result.scores[result.scores["method"] == "ig_blur"]["method_params"].iloc[0]
+    assert '"uses": "integrated_gradients"' in variant
+    # Same maps and metric, different substrate: the scores must differ.
+    by_metric = result.scores[result.scores["method"] == "integrated_gradients"].groupby("metric")
+    values = by_metric["value"].apply(list)
+    assert values["deletion"] != values["deletion_blur"]
+
+
+def test_an_unknown_uses_target_is_named(tmp_path):
+    cfg = compose_config(f"cache_dir={tmp_path}", "+method.mine={uses: gradcamm}")
+    with pytest.raises(UnknownNameError, match="unknown method 'gradcamm'"):
+        read_settings(cfg)

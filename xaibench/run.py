@@ -39,6 +39,9 @@ from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 GALLERY_SAMPLES = 6
 MODEL_KEYS = ("name", "train", "seed")  # the other keys of `model` are architecture params
+# A method or metric entry may run a registered function under another label, so that one run
+# can hold two variants, e.g. `method.gradcam_relu: {uses: gradcam, layer: features.9}`.
+USES_KEY = "uses"
 
 log = logging.getLogger("xaibench")
 
@@ -74,16 +77,18 @@ class Settings:
     model_params: dict
     model_train: dict
     model_seed: int
-    methods: dict[str, dict]
+    methods: dict[str, dict]  # label -> settings
     metrics: dict[str, dict]
+    method_names: dict[str, str]  # label -> registered name (the label itself, or `uses`)
+    metric_names: dict[str, str]
 
 
 def read_settings(cfg: DictConfig) -> Settings:
     plain = OmegaConf.to_container(cfg, resolve=True)
     dataset = dict(plain["dataset"])
     model = dict(plain["model"])
-    methods = plain.get("method") or {}
-    metrics = plain.get("metric") or {}
+    method_names, methods = _split_uses(plain.get("method") or {})
+    metric_names, metrics = _split_uses(plain.get("metric") or {})
     if plain["target"] not in TARGET_MODES:
         raise XaibenchError(
             f"unknown target {plain['target']!r}; valid targets: {', '.join(TARGET_MODES)}"
@@ -96,10 +101,10 @@ def read_settings(cfg: DictConfig) -> Settings:
     check_params(DATASETS[dataset_name].build, dataset, "dataset", dataset_name, skip=0)
     model_params = {k: v for k, v in model.items() if k not in MODEL_KEYS}
     check_params(MODELS[model["name"]].build, model_params, "model", model["name"], skip=2)
-    for name, params in methods.items():
-        check_params(METHODS[name].fn, params or {}, "method", name, skip=3)
-    for name, params in metrics.items():
-        check_params(METRICS[name].fn, params or {}, "metric", name, skip=4)
+    for label, params in methods.items():
+        check_params(METHODS[method_names[label]].fn, params, "method", label, skip=3)
+    for label, params in metrics.items():
+        check_params(METRICS[metric_names[label]].fn, params, "metric", label, skip=4)
     return Settings(
         name=plain["name"],
         seed=int(plain["seed"]),
@@ -116,9 +121,21 @@ def read_settings(cfg: DictConfig) -> Settings:
         model_params=model_params,
         model_train=model.get("train") or {},
         model_seed=int(model.get("seed", plain["seed"])),
-        methods={name: params or {} for name, params in methods.items()},
-        metrics={name: params or {} for name, params in metrics.items()},
+        methods=methods,
+        metrics=metrics,
+        method_names=method_names,
+        metric_names=metric_names,
     )
+
+
+def _split_uses(entries: dict) -> tuple[dict[str, str], dict[str, dict]]:
+    """(label -> registered name, label -> settings without the `uses` key)."""
+    names, settings = {}, {}
+    for label, params in entries.items():
+        params = dict(params or {})
+        names[label] = params.pop(USES_KEY, label)
+        settings[label] = params
+    return names, settings
 
 
 class Stopwatch:
@@ -168,11 +185,12 @@ def explain_all(
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """Every method's attributions, explained `batch_size` samples at a time."""
     attributions: dict[str, torch.Tensor] = {}
-    for name, params in settings.methods.items():
+    for label, params in settings.methods.items():
+        name = settings.method_names[label]
         extra = context_for(METHODS[name].fn, context)
-        with timer(f"explain/{name}"):
+        with timer(f"explain/{label}"):
             try:
-                attributions[name] = torch.cat(
+                attributions[label] = torch.cat(
                     [
                         explain(model, x, t, name, **params, **extra)
                         for x, t in zip(
@@ -183,7 +201,7 @@ def explain_all(
                     ]
                 )
             except Exception as error:  # one failing method must not lose the others
-                errors.append(_error_record("explain", name, None, error))
+                errors.append(_error_record("explain", label, None, error))
     return attributions
 
 
@@ -193,17 +211,18 @@ def evaluate_all(
 ) -> dict[str, dict[str, MetricResult]]:  # fmt: skip
     """Every metric's results for every method, as results[metric][method]."""
     results: dict[str, dict[str, MetricResult]] = {}
-    for name, params in settings.metrics.items():
+    for label, params in settings.metrics.items():
+        name = settings.metric_names[label]
         extra = context_for(METRICS[name].fn, context)
-        with timer(f"evaluate/{name}"):
+        with timer(f"evaluate/{label}"):
             try:
                 scored = evaluate_many(
                     model, samples.inputs, samples.targets, list(attributions.values()), name,
                     **params, **extra,
                 )  # fmt: skip
-                results[name] = dict(zip(attributions, scored, strict=True))
+                results[label] = dict(zip(attributions, scored, strict=True))
             except Exception as error:  # one failing metric must not lose the others
-                errors.append(_error_record("evaluate", None, name, error))
+                errors.append(_error_record("evaluate", None, label, error))
     return results
 
 
@@ -287,6 +306,8 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
                   "min_accuracy": settings.min_accuracy, "too_weak": weak_model},
         "methods": settings.methods,
         "metrics": settings.metrics,
+        "method_names": settings.method_names,
+        "metric_names": settings.metric_names,
         "errors": errors,
         "nan_scores": {f"{r.method}/{r.metric}": int(r.n_nan) for r in summary.itertuples()
                        if r.n_nan},
@@ -306,15 +327,15 @@ def _tables(
         for method, result in by_method.items():
             labels = {
                 "method": method,
-                "method_params": _json(settings.methods[method]),
+                "method_params": _json(_with_uses(method, settings.method_names, settings.methods)),
                 "metric": metric,
-                "metric_params": _json(settings.metrics[metric]),
+                "metric_params": _json(_with_uses(metric, settings.metric_names, settings.metrics)),
             }
             score_parts.append(
                 per_sample.assign(
                     **labels,
                     value=result.scores.numpy(),
-                    higher_is_better=METRICS[metric].higher_is_better,
+                    higher_is_better=METRICS[settings.metric_names[metric]].higher_is_better,
                 )
             )
             if result.curves is not None:
@@ -337,6 +358,12 @@ def _with_run_columns(parts: list[pd.DataFrame], run_values: dict, columns: list
         return pd.DataFrame(columns=columns)
     table = pd.concat(parts, ignore_index=True).assign(**run_values)
     return table[columns]
+
+
+def _with_uses(label: str, names: dict[str, str], settings: dict[str, dict]) -> dict:
+    """Settings as recorded in the tables: `uses` is kept where the label is an alias."""
+    params = settings[label]
+    return params if names[label] == label else {USES_KEY: names[label], **params}
 
 
 def _json(params: dict) -> str:
@@ -386,8 +413,9 @@ def summary_text(result: RunResult) -> str:
 
 def write_plots(folder: Path, result: RunResult) -> None:
     for metric in result.curves["metric"].unique():
-        info = METRICS[metric]
-        params = {**_metric_defaults(metric), **result.meta["metrics"][metric]}
+        name = result.meta["metric_names"][metric]
+        info = METRICS[name]
+        params = {**_metric_defaults(name), **result.meta["metrics"][metric]}
         plot_curves(
             result.curves,
             metric,
