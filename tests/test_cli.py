@@ -80,7 +80,9 @@ def test_summary_and_meta(demo_run):
     assert 0 <= meta["model"]["test_accuracy"] <= 1
     assert meta["model"]["cached"] is False
     assert meta["versions"]["torch"] == "2.14.1"
-    assert {"data", "model", "explain/gradcam", "evaluate/deletion"} <= set(meta["stage_seconds"])
+    assert {"data", "model", "explain/gradcam", "evaluate/deletion"} <= set(meta["stages"])
+    # 16 samples x 41 curve points x 5 methods, plus one forward checking the target range
+    assert meta["stages"]["evaluate/deletion"]["forwards"] == 16 * 41 * 5 + 1
     # The terminal ends with the summary table and the run folder.
     assert "| integrated_gradients" in first.stdout
     assert first.stdout.strip().endswith(str(base / "first"))
@@ -91,6 +93,7 @@ def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run)
     assert second.returncode == 0, second.stderr
     meta = json.loads((base / "second" / "meta.json").read_text())
     assert meta["model"]["cached"] is True
+    assert all(stage["cached"] for stage in meta["stages"].values())
     first = pd.read_parquet(base / "first" / "scores.parquet")
     again = pd.read_parquet(base / "second" / "scores.parquet")
     pd.testing.assert_series_equal(first["value"], again["value"])
@@ -117,14 +120,15 @@ def test_bad_input_is_one_line_without_traceback(override, expected, tmp_path):
     assert not (tmp_path / "run" / "scores.parquet").exists()
 
 
-def test_existing_results_are_never_overwritten(demo_run):
+def test_a_finished_run_is_skipped_and_never_overwritten(demo_run):
     base, _, _ = demo_run
     scores = base / "first" / "scores.parquet"
     before = scores.read_bytes()
-    done = xaibench_cli(
-        "experiment=ig_vs_gradcam", "debug=fast", f"hydra.run.dir={base / 'first'}",
-        cache=base / "cache",
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "already holds results" in done.stderr
+    args = ["experiment=ig_vs_gradcam", "debug=fast", f"hydra.run.dir={base / 'first'}"]
+    again = xaibench_cli(*args, cache=base / "cache")
+    assert again.returncode == 0
+    assert "already holds this run's results; skipped" in again.stdout
+    other = xaibench_cli(*args, "samples=8", cache=base / "cache")
+    assert other.returncode == 2
+    assert "already holds the results of another config" in other.stderr
     assert scores.read_bytes() == before

@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +23,15 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from xaibench.cache import Cache
+from xaibench.cache import Cache, spec_digest, tensor_digest
 from xaibench.checks import TARGET_MODES
+from xaibench.counting import count_forwards
 from xaibench.data import DATASETS, Dataset, load_dataset
 from xaibench.files import atomic_write, atomic_write_text
 from xaibench.methods import METHODS, explain
 from xaibench.metrics import METRICS, MetricResult, evaluate_many
 from xaibench.models import MODELS, get_model
+from xaibench.progress import progress
 from xaibench.provenance import device_info, git_state, resolve_device, versions
 from xaibench.registry import XaibenchError, check_params, context_for, default_params
 from xaibench.report.plots import plot_curves, plot_signal_gallery
@@ -69,6 +71,7 @@ class Settings:
     target: str
     batch_size: int
     progress: bool
+    reuse: bool
     min_accuracy: float
     cache: Cache
     dataset: str
@@ -113,6 +116,7 @@ def read_settings(cfg: DictConfig) -> Settings:
         target=plain["target"],
         batch_size=int(plain["batch_size"]),
         progress=bool(plain["progress"]),
+        reuse=bool(plain["reuse"]),
         min_accuracy=float(plain["min_accuracy"]),
         cache=Cache(plain["cache_dir"]),
         dataset=dataset_name,
@@ -138,17 +142,27 @@ def _split_uses(entries: dict) -> tuple[dict[str, str], dict[str, dict]]:
     return names, settings
 
 
-class Stopwatch:
+class StageLog:
+    """Seconds, model inputs run and explained samples of every stage, for meta.json and the
+    summary; `cached` marks stages served from the cache."""
+
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
+        self.stages: dict[str, dict] = {}
 
     @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
+    def __call__(
+        self, stage: str, model: torch.nn.Module | None = None, samples: int | None = None
+    ) -> Iterator[dict]:
+        record = {"seconds": 0.0, "samples": samples, "forwards": 0, "cached": False}
         started = time.perf_counter()
+        counting = count_forwards(model) if model is not None else nullcontext()
         try:
-            yield
+            with counting as counter:
+                yield record
         finally:
-            self.seconds[stage] = round(time.perf_counter() - started, 3)
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            record["forwards"] = counter.inputs if counter is not None else 0
+            self.stages[stage] = record
 
 
 @dataclass(frozen=True)
@@ -180,16 +194,23 @@ def run_context(data: Dataset, samples: Samples) -> dict:
 
 
 def explain_all(
-    model: torch.nn.Module, samples: Samples, settings: Settings, context: dict,
-    timer: Stopwatch, errors: list[dict],
+    model: torch.nn.Module, samples: Samples, settings: Settings, keys: CacheKeys,
+    stages: StageLog, errors: list[dict],
 ) -> dict[str, torch.Tensor]:  # fmt: skip
-    """Every method's attributions, explained `batch_size` samples at a time."""
+    """Every method's attributions, explained `batch_size` samples at a time, or reused from
+    the cache when the same model, inputs, targets, method and settings were explained before."""
     attributions: dict[str, torch.Tensor] = {}
-    for label, params in settings.methods.items():
+    for label, params in progress(settings.methods.items(), "explaining", settings.progress):
         name = settings.method_names[label]
-        extra = context_for(METHODS[name].fn, context)
-        with timer(f"explain/{label}"):
+        extra = context_for(METHODS[name].fn, keys.context)
+        spec = keys.attributions(label, name, params, extra)
+        with stages(f"explain/{label}", model, len(samples.index)) as record:
             try:
+                cached = settings.cache.load("attributions", spec) if settings.reuse else None
+                if cached is not None:
+                    attributions[label] = cached["attributions"].to(settings.device)
+                    record["cached"] = True
+                    continue
                 attributions[label] = torch.cat(
                     [
                         explain(model, x, t, name, **params, **extra)
@@ -200,6 +221,7 @@ def explain_all(
                         )
                     ]
                 )
+                settings.cache.save("attributions", spec, {"attributions": attributions[label]})
             except Exception as error:  # one failing method must not lose the others
                 errors.append(_error_record("explain", label, None, error))
     return attributions
@@ -207,41 +229,97 @@ def explain_all(
 
 def evaluate_all(
     model: torch.nn.Module, samples: Samples, attributions: dict[str, torch.Tensor],
-    settings: Settings, context: dict, timer: Stopwatch, errors: list[dict],
+    settings: Settings, keys: CacheKeys, stages: StageLog, errors: list[dict],
 ) -> dict[str, dict[str, MetricResult]]:  # fmt: skip
-    """Every metric's results for every method, as results[metric][method]."""
+    """Every metric's results for every method, as results[metric][method]; results already
+    in the cache (same attributions, metric and settings) are reused, the rest computed."""
     results: dict[str, dict[str, MetricResult]] = {}
-    for label, params in settings.metrics.items():
+    for label, params in progress(settings.metrics.items(), "scoring", settings.progress):
         name = settings.metric_names[label]
-        extra = context_for(METRICS[name].fn, context)
-        with timer(f"evaluate/{label}"):
+        extra = context_for(METRICS[name].fn, keys.context)
+        specs = {method: keys.scores(name, params, extra, method) for method in attributions}
+        with stages(f"evaluate/{label}", model, len(samples.index)) as record:
             try:
-                scored = evaluate_many(
-                    model, samples.inputs, samples.targets, list(attributions.values()), name,
-                    **params, **extra,
-                )  # fmt: skip
-                results[label] = dict(zip(attributions, scored, strict=True))
+                found = {
+                    method: settings.cache.load("scores", spec) if settings.reuse else None
+                    for method, spec in specs.items()
+                }
+                todo = [method for method, entry in found.items() if entry is None]
+                scored = dict(zip(todo, _evaluate(model, samples, attributions, todo, name,
+                                                  params, extra), strict=True))  # fmt: skip
+                for method in todo:
+                    settings.cache.save("scores", specs[method], vars(scored[method]))
+                results[label] = {
+                    method: scored[method] if entry is None else MetricResult(**entry)
+                    for method, entry in found.items()
+                }
+                record["cached"] = not todo
             except Exception as error:  # one failing metric must not lose the others
                 errors.append(_error_record("evaluate", None, label, error))
     return results
+
+
+def _evaluate(model, samples, attributions, methods, name, params, extra) -> list[MetricResult]:
+    if not methods:
+        return []
+    maps = [attributions[method] for method in methods]
+    return evaluate_many(model, samples.inputs, samples.targets, maps, name, **params, **extra)
+
+
+class CacheKeys:
+    """Cache specs of a run's attributions and scores: everything that determines them (the
+    cache adds the digest of the code that computes them)."""
+
+    def __init__(self, model_key: str, samples: Samples, context: dict):
+        self.context = context
+        self.base = {
+            "model": model_key,
+            "inputs": tensor_digest(samples.inputs, samples.targets),
+            "torch": torch.__version__,
+        }
+        self._context_digests: dict[str, str] = {}
+        self._attribution_specs: dict[str, dict] = {}
+
+    def _digests(self, extra: dict) -> dict[str, str]:
+        for key, value in extra.items():
+            if key not in self._context_digests:
+                self._context_digests[key] = tensor_digest(value)
+        return {key: self._context_digests[key] for key in extra}
+
+    def attributions(self, label: str, method: str, params: dict, extra: dict) -> dict:
+        spec = {**self.base, "method": method, "params": params, "context": self._digests(extra)}
+        self._attribution_specs[label] = spec
+        return spec
+
+    def scores(self, metric: str, params: dict, extra: dict, label: str) -> dict:
+        """Spec of one metric's scores for the attributions of method `label`."""
+        return {
+            **self.base,
+            "metric": metric,
+            "params": params,
+            "context": self._digests(extra),
+            "attributions": spec_digest(self._attribution_specs[label], "attributions"),
+        }
 
 
 def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -> RunResult:
     """Compute one run in memory; files are written only to the dataset/model cache."""
     started_at = datetime.now(UTC)
     settings = read_settings(cfg)
-    timer = Stopwatch()
+    stages = StageLog()
     errors: list[dict] = []
 
-    with timer("data"):
+    with stages("data") as record:
         data, data_spec, data_cached = load_dataset(
             settings.dataset, settings.dataset_params, settings.cache
         )
-    with timer("model"):
+        record["cached"] = data_cached
+    with stages("model") as record:
         trained = get_model(
             settings.model, settings.model_params, settings.model_train, data, data_spec,
             settings.model_seed, settings.cache, settings.device, settings.progress,
         )  # fmt: skip
+        record["cached"] = trained.cached
     model = trained.model
     weak_model = trained.test_accuracy < settings.min_accuracy
     if weak_model:
@@ -252,9 +330,9 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         )  # fmt: skip
 
     samples = select_samples(model, data, settings)
-    context = run_context(data, samples)
-    attributions = explain_all(model, samples, settings, context, timer, errors)
-    results = evaluate_all(model, samples, attributions, settings, context, timer, errors)
+    keys = CacheKeys(trained.key, samples, run_context(data, samples))
+    attributions = explain_all(model, samples, settings, keys, stages, errors)
+    results = evaluate_all(model, samples, attributions, settings, keys, stages, errors)
 
     run_values = {
         "experiment": settings.name,
@@ -288,7 +366,7 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         "started": started_at.isoformat(timespec="seconds"),
         "finished": finished_at.isoformat(timespec="seconds"),
         "wall_seconds": round((finished_at - started_at).total_seconds(), 3),
-        "stage_seconds": timer.seconds,
+        "stages": stages.stages,
         "command": sys.argv,
         "overrides": overrides or [],
         "versions": versions(),
@@ -408,7 +486,20 @@ def summary_text(result: RunResult) -> str:
         lines += ["", f"Undefined (NaN) scores, left out of the means: {counts}."]
     for error in meta["errors"]:
         lines += ["", f"**FAILED** {error['method'] or error['metric']}: {error['error']}"]
+    lines += [
+        "",
+        "Cost per stage (forwards = model inputs run, cached = reused from the cache):",
+        "",
+    ]
+    lines.append(stage_table(meta["stages"]))
     return "\n".join(lines)
+
+
+def stage_table(stages: dict[str, dict]) -> str:
+    table = pd.DataFrame.from_dict(stages, orient="index")
+    table.index.name = "stage"
+    table["samples"] = table["samples"].astype("Int64")
+    return table[["samples", "forwards", "seconds", "cached"]].to_markdown()
 
 
 def write_plots(folder: Path, result: RunResult) -> None:
@@ -439,20 +530,49 @@ def _metric_defaults(metric: str) -> dict:
     return default_params(METRICS[metric].fn, skip=4)
 
 
+# Settings that change neither the numbers nor what a run computes.
+NOT_RESULT_SETTINGS = ("progress", "cache_dir", "reuse")
+
+
+def completed_run(folder: Path, cfg: DictConfig) -> bool:
+    """Whether `folder` already holds the complete results of this config.
+
+    meta.json is written last, so it marks a complete run. Results of another config raise:
+    a folder's results are never overwritten. A folder without meta.json holds at most the
+    complete files of an interrupted run, which the rerun replaces.
+    """
+    meta_path = folder / "meta.json"
+    if not meta_path.exists():
+        return False
+    written = json.loads(meta_path.read_text())["config"]
+    current = json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True), default=str))
+    if _result_settings(written) != _result_settings(current):
+        raise XaibenchError(
+            f"{folder} already holds the results of another config; choose another folder "
+            "with hydra.run.dir=... (or hydra.sweep.dir=... for a sweep)"
+        )
+    return True
+
+
+def _result_settings(config: dict) -> dict:
+    return {key: value for key, value in config.items() if key not in NOT_RESULT_SETTINGS}
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point: refuse to overwrite results, run, write the folder, print the summary."""
+    """Hydra entry point: skip a finished run, else run, write the folder, print the summary."""
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
     try:
-        if (folder / "scores.parquet").exists():
-            raise XaibenchError(
-                f"{folder} already holds results; choose another folder with hydra.run.dir=..."
-            )
+        if completed_run(folder, cfg):
+            print(f"xaibench: {folder} already holds this run's results; skipped")
+            return
         result = run(cfg, run_id=_relative(folder), overrides=list(hydra_cfg.overrides.task))
     except XaibenchError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
+    for stale in folder.glob(".*.tmp"):  # left by a run killed mid-write
+        stale.unlink()
     write_run(folder, result)
     print(summary_text(result))
     print(f"\nRun folder: {folder}")

@@ -131,7 +131,11 @@ def train_model(
     )
 
     best = {"val_accuracy": -1.0, "epoch": 0, "state_dict": None}
-    bar = tqdm(range(config.epochs), desc=f"training {label}", disable=not progress, leave=False)
+    # disable=None: a bar only when stderr is a terminal, so CI logs stay clean.
+    bar = tqdm(
+        range(config.epochs), desc=f"training {label}", disable=None if progress else True,
+        leave=False,
+    )  # fmt: skip
     for epoch in bar:
         model.train()
         for batch in torch.randperm(len(fit), generator=generator).split(config.batch_size):

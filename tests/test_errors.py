@@ -1,0 +1,34 @@
+"""Clear one-line errors for mistakes that only show once a model is in hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import xaibench
+
+
+def _one_line(excinfo) -> str:
+    message = str(excinfo.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_cam_method_on_a_model_without_convolutions_says_why(linear_model):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.explain(linear_model, torch.ones(2, 1, 6), 0, "gradcam")
+    message = _one_line(excinfo)
+    assert "convolution" in message and "layer=" in message
+
+
+def test_a_layer_path_that_does_not_exist_lists_the_valid_ones(cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.explain(cnn1d, signals, 0, "gradcam", layer="features.9")
+    message = _one_line(excinfo)
+    assert "'features.9' does not exist" in message and "valid layers: 0, 1, 2" in message
+
+
+def test_inputs_that_are_not_signals_or_images_are_refused(cnn1d):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.explain(cnn1d, torch.ones(2, 16), 0, "saliency")
+    assert "(N, C, L)" in _one_line(excinfo) and "(2, 16)" in _one_line(excinfo)
