@@ -21,7 +21,7 @@ from xaibench.registry import XaibenchError
 from xaibench.report.leaderboard import build_leaderboard, group_result
 from xaibench.report.load import load_runs
 from xaibench.report.settings import Settings
-from xaibench.report.summary import summarize
+from xaibench.report.summary import control_failures, control_sentence, summarize
 from xaibench.report.tables import leaderboard_latex, leaderboard_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,3 +157,17 @@ def test_one_model_intervals_are_the_run_summary_intervals(tmp_path):
     board = group.table.set_index(["metric", "method"]).loc[summary.index]
     for column in ["mean", "ci_low", "ci_high", "n"]:
         np.testing.assert_allclose(board[column].astype(float), summary[column].astype(float))
+
+
+def test_single_run_summary_line_names_methods_that_fail_to_beat_random():
+    means = {
+        "deletion": {"good": 0.1, "bad": 0.7, "random": 0.6},
+        "insertion": {"good": 0.9, "bad": 0.2, "random": 0.3},
+    }
+    scores = synthetic_scores(means, seed=0)
+    failing = control_failures(scores)
+    assert failing == {"deletion": ["bad"], "insertion": ["bad"]}
+    assert control_sentence(failing).endswith("deletion: bad; insertion: bad.")
+    good_only = scores[scores["method"] != "bad"]
+    assert control_sentence(control_failures(good_only)).startswith("Every method beats")
+    assert control_failures(scores[scores["method"] != "random"]) == {}

@@ -20,6 +20,13 @@ def blocks(columns: dict[str, np.ndarray], models: int = 1) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
+def shifted(means: dict[str, float], samples: int, seed: int) -> pd.DataFrame:
+    """Each method's mean plus a per-sample difficulty shared by all methods, plus noise."""
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(0, 0.3, samples)
+    return blocks({m: mu + difficulty + rng.normal(0, 0.05, samples) for m, mu in means.items()})
+
+
 def test_holm_matches_a_hand_worked_example():
     # Sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> raised to 0.06
     # (adjusted p-values never decrease along the sorted order).
@@ -52,15 +59,7 @@ def test_exchangeable_methods_keep_the_family_wise_error_near_alpha():
 
 
 def test_a_clearly_better_method_is_significant_and_ranked_by_direction():
-    rng = np.random.default_rng(2)
-    difficulty = rng.normal(0, 0.3, 100)
-    matrix = blocks(
-        {
-            "good": 0.1 + difficulty + rng.normal(0, 0.05, 100),
-            "fair": 0.3 + difficulty + rng.normal(0, 0.05, 100),
-            "random": 0.6 + difficulty + rng.normal(0, 0.05, 100),
-        }
-    )
+    matrix = shifted({"good": 0.1, "fair": 0.3, "random": 0.6}, samples=100, seed=2)
     # Deletion-like: lower is better.
     rows, tests = metric_rows(matrix, False, Settings(resamples=500))
     rows = rows.set_index("method")
@@ -162,3 +161,12 @@ def test_a_method_better_on_most_samples_but_worse_on_average_is_flagged():
     assert rows.loc["steady", "beats_best_on_ranks"] and not rows.loc["steady", "tied_with_best"]
     assert stats.signed_rank_sum(matrix["steady"].to_numpy(), spiky) > 0
     assert not rows["beats_best_on_ranks"].loc["spiky"]
+
+
+def test_a_method_without_scores_keeps_its_row_but_stays_out_of_the_tests():
+    matrix = shifted({"a": 0.1, "b": 0.2, "c": 0.3, "empty": np.nan}, samples=40, seed=9)
+    rows, tests = metric_rows(matrix, True, Settings(resamples=200))
+    rows = rows.set_index("method")
+    assert pd.isna(rows.loc["empty", "rank"]) and not rows.loc["empty", "tied_with_best"]
+    assert tests.blocks == 40 and tests.friedman_p < 1e-6
+    assert list(tests.pairwise.columns) == ["a", "b", "c"]

@@ -28,6 +28,7 @@ figcaption { font-size: 0.85em; color: #555; }
 img { max-width: 100%; }
 .note { color: #555; font-size: 0.9em; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; font-size: 0.8em; }
+.runs { overflow-x: auto; } .runs td, .runs th { text-align: left; }
 """
 
 
@@ -170,6 +171,9 @@ def provenance_section(runs: Runs) -> str:
             for folder, meta in runs.metas.items()
         ]
     ).set_index("run")
+    # Values every run shares (versions, commit, device, ...) are said once, above the table.
+    shared = [c for c in table.columns if len(runs.metas) > 1 and table[c].nunique() == 1]
+    common = "".join(f"<li>{escape(c)}: {escape(str(table[c].iloc[0]))}</li>" for c in shared)
     configs = "".join(
         details(
             f"{escape(folder)}: overrides "
@@ -185,7 +189,8 @@ def provenance_section(runs: Runs) -> str:
     return (
         "<h2 id=provenance>Runs and provenance</h2><p class=note>Every run this report covers, "
         "from its meta.json; open a run for its full metadata and resolved config.</p>"
-        + html_table(table.fillna(""))
+        + (f"<p>Common to all runs:</p><ul>{common}</ul>" if common else "")
+        + f"<div class=runs>{html_table(table.drop(columns=shared).fillna(''))}</div>"
         + configs
         + sweeps
     )

@@ -136,7 +136,11 @@ def group_result(
 def metric_rows(
     matrix: pd.DataFrame, higher_is_better: bool, settings: Settings
 ) -> tuple[pd.DataFrame, MetricTests]:
-    """The leaderboard rows of one metric (one per method) and the tests behind them."""
+    """The leaderboard rows of one metric (one per method) and the tests behind them.
+
+    Methods without a single finite score keep their row (NaN mean, no rank) but stay out of
+    the tests, so that they neither tie with the best nor empty every block.
+    """
     table = stats.bootstrap_means(matrix, settings.confidence, settings.resamples, settings.seed)
     finite = np.isfinite(matrix.to_numpy(float))
     table["n"] = finite.sum(axis=0)
@@ -147,31 +151,31 @@ def metric_rows(
     table["higher_is_better"] = higher_is_better
     signed = table["mean"] if higher_is_better else -table["mean"]
     table["rank"] = signed.rank(ascending=False, method="min")
-
-    pairwise = stats.pairwise_wilcoxon(matrix)
-    chi2, p = stats.friedman(matrix)
-    best = table["rank"].idxmin() if table["rank"].notna().any() else None
     table["best"] = table["rank"] == 1
+
+    scored = matrix.loc[:, finite.any(axis=0)]
+    pairwise = stats.pairwise_wilcoxon(scored)
+    chi2, p = stats.friedman(scored)
+    best = table["rank"].idxmin() if table["rank"].notna().any() else None
     table["p_vs_best"] = pairwise[best].where(~table["best"]) if best else np.nan
     table["tied_with_best"] = ~table["best"] & (table["p_vs_best"] >= settings.alpha)
-    turned = stats.oriented(matrix, higher_is_better)
+    turned = stats.oriented(scored, higher_is_better)
     favours = pd.Series(
-        [stats.signed_rank_sum(turned[m].to_numpy(float), turned[best].to_numpy(float)) > 0
-         if best else False for m in matrix.columns],
-        index=matrix.columns,
-    )  # fmt: skip
+        {m: stats.signed_rank_sum(turned[m].to_numpy(float), turned[best].to_numpy(float)) > 0
+         for m in scored.columns} if best else {},
+        dtype=bool,
+    ).reindex(table.index, fill_value=False)  # fmt: skip
     table["beats_best_on_ranks"] = ~table["best"] & (table["p_vs_best"] < settings.alpha) & favours
-    if settings.control in matrix.columns:
-        table["p_vs_control"] = stats.versus_control(matrix, settings.control, higher_is_better)
+    table["p_vs_control"] = np.nan
+    table["beats_control"] = pd.array([pd.NA] * len(table), dtype="boolean")
+    if settings.control in scored.columns:
+        table["p_vs_control"] = stats.versus_control(scored, settings.control, higher_is_better)
         beats = (table["p_vs_control"] < settings.alpha).astype("boolean")
-        table["beats_control"] = beats.mask(table.index == settings.control)
-    else:
-        table["p_vs_control"] = np.nan
-        table["beats_control"] = pd.array([pd.NA] * len(table), dtype="boolean")
-    table["block_rank"] = stats.mean_block_ranks(matrix, higher_is_better)
+        table["beats_control"] = beats.mask(table["p_vs_control"].isna())
+    table["block_rank"] = stats.mean_block_ranks(scored, higher_is_better)
     table["friedman_chi2"], table["friedman_p"] = chi2, p
-    blocks = len(stats.complete_blocks(matrix))
-    tests = MetricTests(chi2, p, pairwise, table["block_rank"], blocks)
+    blocks = len(stats.complete_blocks(scored))
+    tests = MetricTests(chi2, p, pairwise, table["block_rank"].dropna(), blocks)
     return table.rename_axis("method").reset_index(), tests
 
 

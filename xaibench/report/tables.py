@@ -13,6 +13,7 @@ import pandas as pd
 
 from xaibench.report.leaderboard import GroupResult, failing_control
 from xaibench.report.settings import Settings
+from xaibench.report.summary import control_sentence
 
 
 def number(x: float, scale: float | None = None) -> str:
@@ -44,20 +45,7 @@ def caption(group: GroupResult, settings: Settings, marks: tuple[str, str] = ("â
 
 
 def controls_sentence(group: GroupResult, settings: Settings) -> str:
-    failing = failing_control(group)
-    if not failing:
-        return f"No `{settings.control}` control in this group."
-    bad = {metric: methods for metric, methods in failing.items() if methods}
-    if not bad:
-        return (
-            f"Every method beats `{settings.control}` significantly on every metric "
-            f"(one-sided Wilcoxon, Holm, alpha = {settings.alpha})."
-        )
-    parts = [f"{metric}: {', '.join(methods)}" for metric, methods in bad.items()]
-    return (
-        f"Methods that fail to beat `{settings.control}` significantly (one-sided Wilcoxon, "
-        f"Holm, alpha = {settings.alpha}): " + "; ".join(parts) + "."
-    )
+    return control_sentence(failing_control(group), settings.control, settings.alpha)
 
 
 def cells(group: GroupResult, bold: tuple[str, str], tie: str, ranks_better: str) -> pd.DataFrame:
