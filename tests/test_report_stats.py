@@ -91,10 +91,34 @@ def test_single_model_interval_covers_the_true_mean_at_about_the_nominal_rate():
     trials, hits = 200, 0
     for trial in range(trials):
         matrix = blocks({"a": rng.normal(1.0, 2.0, 60), "b": rng.exponential(1.0, 60)})
-        ci = stats.bootstrap_means(matrix, resamples=999, seed=trial)
+        ci = stats.mean_intervals(matrix, resamples=999, seed=trial)
         hits += ci.loc["a", "ci_low"] <= 1.0 <= ci.loc["a", "ci_high"]
         hits += ci.loc["b", "ci_low"] <= 1.0 <= ci.loc["b", "ci_high"]
     assert 0.90 <= hits / (2 * trials) <= 0.98
+
+
+@pytest.mark.parametrize("between", [0.0, 0.2])
+def test_interval_over_three_model_seeds_covers_the_true_mean_at_about_the_nominal_rate(
+    between,
+):
+    """Model u scores N(offset_u, 0.2) on 50 samples, offset_u ~ N(0, between): the t interval
+    over the 3 model means covers 0 about 95% of the time, whatever the between-model spread."""
+    rng = np.random.default_rng(10)
+    trials, hits = 400, 0
+    for _ in range(trials):
+        values = np.concatenate([rng.normal(rng.normal(0, between), 0.2, 50) for _ in range(3)])
+        ci = stats.mean_intervals(blocks({"a": values}, models=3)).loc["a"]
+        hits += ci["ci_low"] <= 0 <= ci["ci_high"]
+    assert 0.92 <= hits / trials <= 0.98
+
+
+def test_t_interval_over_model_means_matches_the_formula():
+    means = np.array([0.1, 0.3, 0.2])
+    values = np.repeat(means, 4) + np.tile([-0.01, 0.01, -0.02, 0.02], 3)
+    ci = stats.mean_intervals(blocks({"a": values}, models=3), confidence=0.95).loc["a"]
+    half = 4.302652729911275 * means.std(ddof=1) / np.sqrt(3)  # t(0.975, df=2)
+    assert ci["mean"] == pytest.approx(0.2)
+    assert (ci["ci_low"], ci["ci_high"]) == pytest.approx((0.2 - half, 0.2 + half))
 
 
 def test_two_stage_bootstrap_variance_matches_its_closed_form():
@@ -116,15 +140,16 @@ def test_bootstrap_is_deterministic_and_handles_degenerate_columns():
         {"a": rng.normal(size=30), "flat": np.full(30, 0.25), "empty": np.full(30, np.nan)},
         models=1,
     )
-    first = stats.bootstrap_means(matrix, resamples=300, seed=1)
-    pd.testing.assert_frame_equal(first, stats.bootstrap_means(matrix, resamples=300, seed=1))
+    first = stats.mean_intervals(matrix, resamples=300, seed=1)
+    pd.testing.assert_frame_equal(first, stats.mean_intervals(matrix, resamples=300, seed=1))
     assert tuple(first.loc["flat"]) == (0.25, 0.25, 0.25)
     assert first.loc["empty"].isna().all()
     three = blocks({"a": rng.normal(size=30)}, models=3)
-    pd.testing.assert_frame_equal(
-        stats.bootstrap_means(three, resamples=300, seed=1),
-        stats.bootstrap_means(three, resamples=300, seed=1),
-    )
+    for across in ("t", "bootstrap"):
+        pd.testing.assert_frame_equal(
+            stats.mean_intervals(three, resamples=300, seed=1, across_models=across),
+            stats.mean_intervals(three, resamples=300, seed=1, across_models=across),
+        )
 
 
 def test_mean_over_models_weights_each_model_equally():
@@ -134,7 +159,7 @@ def test_mean_over_models_weights_each_model_equally():
             [("k0", 0), ("k0", 1), ("k0", 2), ("k1", 0)], names=stats.BLOCK
         ),
     )
-    assert stats.bootstrap_means(matrix, resamples=200).loc["a", "mean"] == pytest.approx(0.5)
+    assert stats.mean_intervals(matrix, resamples=200).loc["a", "mean"] == pytest.approx(0.5)
 
 
 def test_kendall_agreement_of_rankings():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from xaibench.registry import XaibenchError
 from xaibench.report.load import find_run_folders
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ACROSS_MODELS, Settings
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -28,6 +28,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap seed")
     parser.add_argument("--alpha", type=float, default=defaults.alpha, help="significance level")
     parser.add_argument("--control", default=defaults.control, help="the control method")
+    parser.add_argument(
+        "--across-models", choices=ACROSS_MODELS, default=defaults.across_models,
+        help="interval over several model seeds: t over model means, or two-stage bootstrap",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -44,7 +48,10 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or args.paths[0] / "report"
         from xaibench.report.write import write_report  # heavy imports after the checks
 
-        settings = Settings(args.confidence, args.resamples, args.seed, args.alpha, args.control)
+        settings = Settings(
+            args.confidence, args.resamples, args.seed, args.alpha, args.control,
+            args.across_models,
+        )  # fmt: skip
 
         page = write_report(args.paths, out, settings)
     except XaibenchError as error:

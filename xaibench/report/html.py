@@ -14,7 +14,15 @@ import pandas as pd
 from xaibench.report.leaderboard import GroupResult
 from xaibench.report.load import Runs
 from xaibench.report.settings import Settings
-from xaibench.report.tables import caption, cells, controls_sentence, headers, number, p_value
+from xaibench.report.tables import (
+    caption,
+    cells,
+    controls_sentence,
+    headers,
+    interval_name,
+    number,
+    p_value,
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -198,11 +206,11 @@ def provenance_section(runs: Runs) -> str:
 
 def method_note(settings: Settings) -> str:
     return (
-        f"<p class=note>Intervals: {settings.confidence:.0%} bootstrap, {settings.resamples} "
-        f"resamples, seed {settings.seed}. With one trained model, test samples are resampled "
-        "(BCa); with several model seeds, seeds are resampled and then samples within each "
-        "drawn seed (percentile). Methods are paired: every resample uses the same samples for "
-        f"every method. Significance level {settings.alpha}; control method "
+        f"<p class=note>Intervals ({settings.confidence:.0%}): with one trained model, a BCa "
+        f"bootstrap over test samples ({settings.resamples} resamples, seed {settings.seed}, "
+        "the same samples for every method); with several model seeds, "
+        + interval_name(settings, several_models=True)
+        + f". Significance level {settings.alpha}; control method "
         f"<code>{escape(settings.control)}</code>.</p>"
     )
 

@@ -23,7 +23,7 @@ LEADERBOARD_COLUMNS = [
     "higher_is_better",
     "method",
     "mean",  # mean over models of each model's mean over its samples
-    "ci_low",  # bootstrap confidence interval of the mean (see stats.bootstrap_means)
+    "ci_low",  # confidence interval of the mean (see stats.mean_intervals)
     "ci_high",
     "n",  # finite scores (samples x models)
     "n_nan",  # undefined scores, left out
@@ -141,7 +141,9 @@ def metric_rows(
     Methods without a single finite score keep their row (NaN mean, no rank) but stay out of
     the tests, so that they neither tie with the best nor empty every block.
     """
-    table = stats.bootstrap_means(matrix, settings.confidence, settings.resamples, settings.seed)
+    table = stats.mean_intervals(
+        matrix, settings.confidence, settings.resamples, settings.seed, settings.across_models
+    )
     finite = np.isfinite(matrix.to_numpy(float))
     table["n"] = finite.sum(axis=0)
     table["n_nan"] = (~finite).sum(axis=0)

@@ -11,6 +11,7 @@ ALPHA = 0.05
 CONFIDENCE = 0.95
 RESAMPLES = 9999
 CONTROL = "random"  # the control method every real method must beat
+ACROSS_MODELS = ("t", "bootstrap")  # intervals over several model seeds (stats.mean_intervals)
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,4 @@ class Settings:
     seed: int = 0  # bootstrap seed: the same runs and settings give the same report
     alpha: float = ALPHA  # significance level of every test
     control: str = CONTROL
+    across_models: str = "t"  # t interval over model means, or the two-stage bootstrap

@@ -31,13 +31,21 @@ def p_value(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def interval_name(settings: Settings, several_models: bool) -> str:
+    if not several_models:
+        return "BCa bootstrap over samples"
+    if settings.across_models == "t":
+        return "Student t over the per-model means"
+    return "two-stage bootstrap, model seeds then samples"
+
+
 def caption(group: GroupResult, settings: Settings, marks: tuple[str, str] = ("†", "‡")) -> str:
     samples = group.table["n"].max() // max(1, len(group.models))
     seeds = ", ".join(map(str, group.seeds))
-    over = "model seeds, then samples" if len(group.models) > 1 else "samples"
+    interval = interval_name(settings, several_models=len(group.models) > 1)
     return (
         f"{len(group.models)} trained model(s) (seeds {seeds}), about {samples} test samples "
-        f"each. Cells: mean [{settings.confidence:.0%} paired bootstrap CI, resampling {over}] "
+        f"each. Cells: mean [{settings.confidence:.0%} CI: {interval}] "
         f"(rank). Bold: best mean; {marks[0]}: not significantly different from it; {marks[1]}: "
         f"significantly better than it on the paired rank test although worse on average "
         f"(two-sided Wilcoxon signed-rank, Holm-corrected, alpha = {settings.alpha})."
