@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from xaibench.report.settings import ALPHA, CONTROL
+from xaibench.report.stats import block_matrix, versus_control
 from xaibench.schema import SUMMARY_COLUMNS
 
 
@@ -84,3 +86,31 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     table.columns = [f"{metric} {'↑' if up else '↓'}" for metric, up in arrows.items()]
     table.index.name = "method"
     return table.to_markdown()
+
+
+def control_failures(
+    scores: pd.DataFrame, control: str = CONTROL, alpha: float = ALPHA
+) -> dict[str, list[str]]:
+    """Metric -> the methods that do not beat `control` significantly, for metrics where the
+    control was run: one-sided paired Wilcoxon signed-rank tests over samples, Holm-corrected
+    over the methods (as in the leaderboard reports)."""
+    failing = {}
+    for metric, part in scores.groupby("metric", sort=False):
+        matrix = block_matrix(part)
+        if control in matrix.columns and len(matrix.columns) > 1:
+            p = versus_control(matrix, control, bool(part["higher_is_better"].iloc[0]))
+            failing[metric] = list(p.index[~(p < alpha)])
+    return failing
+
+
+def control_sentence(failing: dict[str, list[str]], control: str = CONTROL,
+                     alpha: float = ALPHA) -> str:  # fmt: skip
+    """One line for a summary or a leaderboard: which methods fail to beat the control."""
+    if not failing:
+        return f"No `{control}` control to compare with."
+    bad = {metric: methods for metric, methods in failing.items() if methods}
+    test = f"one-sided Wilcoxon, Holm, alpha = {alpha}"
+    if not bad:
+        return f"Every method beats `{control}` significantly on every metric ({test})."
+    parts = [f"{metric}: {', '.join(methods)}" for metric, methods in bad.items()]
+    return f"Methods that fail to beat `{control}` significantly ({test}): {'; '.join(parts)}."
