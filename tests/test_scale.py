@@ -148,6 +148,17 @@ def test_joblib_sweep_shares_one_model_per_seed_and_a_rerun_skips_finished_jobs(
     assert again.stdout.count("already holds this run's results; skipped") == 4
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
+    # The whole sweep becomes one leaderboard: 2 methods x 3 metrics, over both model seeds.
+    report = subprocess.run(
+        [sys.executable, "-m", "xaibench.report", str(sweep), "--resamples", "200"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    board = pd.read_csv(sweep / "report" / "leaderboard.csv")
+    assert len(board) == 2 * 3
+    assert set(board["method"]) == {"saliency", "gradcam"}
+    assert (board["models"] == 2).all()
+
 
 def test_submitit_local_launcher_runs_the_cluster_code_path(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")

@@ -35,7 +35,12 @@ from xaibench.progress import progress
 from xaibench.provenance import device_info, git_state, resolve_device, versions
 from xaibench.registry import XaibenchError, check_params, context_for, default_params
 from xaibench.report.plots import plot_curves, plot_signal_gallery
-from xaibench.report.summary import summarize, summary_markdown
+from xaibench.report.summary import (
+    control_failures,
+    control_sentence,
+    summarize,
+    summary_markdown,
+)
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -478,6 +483,8 @@ def summary_text(result: RunResult) -> str:
         "Cells: mean [95% bootstrap CI]; best per metric in bold.",
         "",
         summary_markdown(result.summary) if len(result.summary) else "(no scores)",
+        "",
+        control_sentence(control_failures(result.scores)),
     ]
     if model["too_weak"]:
         lines += ["", f"**WARNING: model accuracy is below min_accuracy={model['min_accuracy']}.**"]
