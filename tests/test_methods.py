@@ -8,8 +8,17 @@ import torch.nn.functional as F
 
 import xaibench
 from xaibench.methods import METHODS
+from xaibench.registry import context_for
 
 from .conftest import tiny_cnn1d
+
+
+def explain_with_context(model, x, target, method, **params):
+    """`xaibench.explain` with what a run would hand the method: training inputs as
+    `background` (here: seeded noise shaped like `x`'s samples)."""
+    background = torch.randn(32, *x.shape[1:], generator=torch.Generator().manual_seed(5))
+    extra = context_for(METHODS[method].fn, {"background": background})
+    return xaibench.explain(model, x, target, method, **params, **extra)
 
 
 def test_every_method_returns_finite_maps_shaped_like_signals_and_images(
@@ -17,7 +26,7 @@ def test_every_method_returns_finite_maps_shaped_like_signals_and_images(
 ):
     for model, x in [(cnn1d, signals), (cnn2d, images)]:
         for method in xaibench.available_methods():
-            attr = xaibench.explain(model, x, 1, method)
+            attr = explain_with_context(model, x, 1, method)
             assert attr.shape == x.shape, method
             assert torch.isfinite(attr).all(), method
             assert not attr.requires_grad, method
@@ -96,9 +105,9 @@ DETERMINISTIC = [m for m in METHODS.names() if m != "random"]
 @pytest.mark.parametrize("method", DETERMINISTIC)
 def test_a_sample_gets_the_same_map_alone_or_in_a_batch(method, cnn1d, signals):
     target = torch.tensor([0, 1, 2, 0, 1, 2])
-    batch = xaibench.explain(cnn1d, signals, target, method)
+    batch = explain_with_context(cnn1d, signals, target, method)
     for i in range(len(signals)):
-        alone = xaibench.explain(cnn1d, signals[i : i + 1], target[i : i + 1], method)
+        alone = explain_with_context(cnn1d, signals[i : i + 1], target[i : i + 1], method)
         # oneDNN picks another kernel for a batch of one: last-bit differences only.
         torch.testing.assert_close(alone[0], batch[i], rtol=1e-5, atol=1e-6)
 
@@ -123,7 +132,7 @@ def test_methods_leave_the_model_as_they_found_it(method, train_mode, signals):
     model = tiny_cnn1d().train(train_mode)
     before = _snapshot(model)
     inputs = signals.clone()
-    xaibench.explain(model, signals, 1, method)
+    explain_with_context(model, signals, 1, method)
     after = _snapshot(model)
     assert after["training"] == before["training"]
     assert after["requires_grad"] == before["requires_grad"]

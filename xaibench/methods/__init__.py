@@ -5,7 +5,15 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from xaibench.checks import as_target, check_inputs, check_target_range, num_outputs
-from xaibench.methods import cam, controls, gradient  # noqa: F401  (registers the methods)
+from xaibench.methods import (  # noqa: F401  (registers the methods)
+    cam,
+    controls,
+    gradient,
+    perturbation,
+    postprocess,
+    propagation,
+    smoothgrad,
+)
 from xaibench.methods.registry import METHODS, MethodInfo, register_method
 from xaibench.registry import check_params
 
