@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -93,10 +95,43 @@ def test_gradcam_layer_option_selects_a_module_by_path(cnn1d, signals):
     torch.testing.assert_close(after_relu, expected.expand_as(signals), rtol=1e-5, atol=1e-6)
 
 
-def test_random_control_is_seeded(cnn1d, signals):
-    first = xaibench.explain(cnn1d, signals, 0, "random", seed=3)
-    assert torch.equal(first, xaibench.explain(cnn1d, signals, 0, "random", seed=3))
-    assert not torch.equal(first, xaibench.explain(cnn1d, signals, 0, "random", seed=4))
+def _takes(method: str, param: str) -> bool:
+    return param in inspect.signature(METHODS[method].fn).parameters
+
+
+SEEDED = [m for m in METHODS.names() if _takes(m, "seed")]
+CHUNKED = [m for m in METHODS.names() if _takes(m, "batch_size")]
+# Fewer inner iterations where the defaults would make one-input-per-chunk runs slow.
+LIGHT = {"rise": {"num_masks": 100}, "integrated_gradients": {"steps": 16},
+         "expected_gradients": {"samples": 16}}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", SEEDED)
+def test_seeded_methods_repeat_with_a_seed_and_change_with_another(method, cnn1d, signals):
+    first = explain_with_context(cnn1d, signals, 1, method, seed=3)
+    assert torch.equal(first, explain_with_context(cnn1d, signals, 1, method, seed=3))
+    assert not torch.equal(first, explain_with_context(cnn1d, signals, 1, method, seed=4))
+
+
+@pytest.mark.parametrize("method", CHUNKED)
+def test_the_memory_knob_bounds_every_forward_pass_and_keeps_the_maps(method, cnn1d, signals):
+    """With batch_size=8, no forward pass sees more than 8 inputs, and the maps equal those
+    computed in one large chunk."""
+    sizes = []
+    # On the first layer, not the model: DeepLIFT and guided backprop run a traced view of
+    # the model that shares its layers.
+    handle = cnn1d[0].register_forward_pre_hook(lambda m, args: sizes.append(len(args[0])))
+    try:
+        small = explain_with_context(
+            cnn1d, signals, 1, method, batch_size=8, **LIGHT.get(method, {})
+        )
+    finally:
+        handle.remove()
+    assert max(sizes) <= 8
+    large = explain_with_context(
+        cnn1d, signals, 1, method, batch_size=4096, **LIGHT.get(method, {})
+    )
+    torch.testing.assert_close(small, large, rtol=1e-5, atol=1e-6)
 
 
 DETERMINISTIC = [m for m in METHODS.names() if m != "random"]

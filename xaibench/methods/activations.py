@@ -61,6 +61,7 @@ def unshared_activations(model: nn.Module) -> nn.Module:
     if not changed:
         return model
     traced.graph.lint()
+    traced.delete_all_unused_submodules()  # the shared modules that no call uses any more
     traced.recompile()
     return traced
 

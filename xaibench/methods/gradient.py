@@ -59,10 +59,11 @@ def integrated_gradients(
     ig = IntegratedGradients(model)
 
     def attribute(x: Tensor, t: Tensor) -> Tensor:
-        return ig.attribute(x, baselines=make_baseline(baseline, x), target=t, n_steps=steps)
+        # captum splits the steps x samples inputs into forwards of at most `batch_size`.
+        return ig.attribute(x, baselines=make_baseline(baseline, x), target=t, n_steps=steps,
+                            internal_batch_size=batch_size)  # fmt: skip
 
-    # Each chunk runs all its steps in one forward of at most `batch_size` inputs.
-    return map_sample_chunks(attribute, inputs, target, batch_size // steps)
+    return map_sample_chunks(attribute, inputs, target, batch_size)
 
 
 def expected_gradients_draws(

@@ -60,15 +60,20 @@ def occlusion(
         logits = model(x)
         return logits.softmax(dim=1) if output == "probability" else logits
 
-    return Occlusion(forward).attribute(
-        inputs,
-        sliding_window_shapes=windows,
-        strides=strides,
-        baselines=make_baseline(baseline, inputs.detach()),
-        target=target,
-        # captum evaluates this many occluded copies of every sample per forward pass.
-        perturbations_per_eval=max(1, batch_size // len(inputs)),
-    )
+    explainer = Occlusion(forward)
+
+    def attribute(x: Tensor, t: Tensor) -> Tensor:
+        return explainer.attribute(
+            x,
+            sliding_window_shapes=windows,
+            strides=strides,
+            baselines=make_baseline(baseline, x.detach()),
+            target=t,
+            # captum evaluates this many occluded copies of every sample per forward pass.
+            perturbations_per_eval=max(1, batch_size // len(x)),
+        )
+
+    return map_sample_chunks(attribute, inputs, target, batch_size)
 
 
 def rise_masks(
