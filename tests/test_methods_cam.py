@@ -128,13 +128,13 @@ def gradient_cam_reference(method, model, k, x, target):
             weight = 0.0
             for pos in itertools.product(*map(range, a.shape[1:])):
                 if method == "gradcam_pp" and g[c][pos] > 0:
-                    # Chattopadhay et al. 2018, eq. 19 times ReLU(G), eq. 10
+                    # Chattopadhay et al. 2018: alpha (closed form) times ReLU(G)
                     gp = g[c][pos]
                     weight += gp**2 / (2 * gp**2 + total * gp**3) * gp
                 elif method == "xgradcam" and total != 0:
-                    weight += a[c][pos] / total * g[c][pos]  # Fu et al. 2020, eq. 11
+                    weight += a[c][pos] / total * g[c][pos]  # Fu et al. 2020
                 elif method == "layercam":
-                    cam[pos] += max(g[c][pos], 0) * a[c][pos]  # Jiang et al. 2021, eq. 3
+                    cam[pos] += max(g[c][pos], 0) * a[c][pos]  # Jiang et al. 2021
             if method != "layercam":
                 cam += weight * a[c]
         maps.append(resize(F.relu(cam), x).expand(x.shape[1:]))

@@ -63,7 +63,7 @@ def test_smoothgrad_family_closed_forms_on_a_linear_model(linear_model):
 
 
 def smoothgrad_reference(model, x, target, samples, noise, seed):
-    """Smilkov et al. 2017, eq. 2, one sample and one noisy copy at a time: the copies' signed
+    """Smilkov et al. 2017, one sample and one noisy copy at a time: the copies' signed
     gradients, with noise std = noise * (x_max - x_min) of each sample."""
     patterns = noise_patterns(x, samples, seed)  # the documented, shared noise draws
     grads = torch.zeros(samples, *x.shape)
@@ -114,7 +114,7 @@ def test_expected_gradients_closed_form_on_a_linear_model(linear_model):
 
 
 def test_expected_gradients_matches_a_per_draw_reference(cnn1d, signals):
-    """Erion et al. 2021, eq. 3, one sample and one (reference, alpha) draw at a time."""
+    """Erion et al. 2021, one sample and one (reference, alpha) draw at a time."""
     background = torch.randn(50, 2, 16, generator=torch.Generator().manual_seed(3))
     references, alphas = expected_gradients_draws(background, 12, seed=7, like=signals)
     expected = torch.zeros_like(signals)
@@ -261,7 +261,7 @@ def test_lrp_rejects_an_unknown_rule(cnn1d, signals):
 
 
 class GuidedReLU(torch.autograd.Function):
-    """Springenberg et al. 2015, eq. for guided backpropagation: pass a gradient only where
+    """Springenberg et al. 2015, guided backpropagation: pass a gradient only where
     both the forward input and the incoming gradient are positive."""
 
     @staticmethod

@@ -73,7 +73,7 @@ def test_occlusion_window_must_fit_the_input_dimensions(cnn2d, images):
 
 @torch.no_grad()
 def rise_reference(model, x, target, masks, p, output):
-    """Petsiuk et al. 2018, eq. 6 as a Monte Carlo sum, one masked input at a time:
+    """Petsiuk et al. 2018, the saliency as a Monte Carlo sum, one masked input at a time:
     S = 1 / (N p) * sum_m f(x * M_m) M_m."""
     maps = torch.zeros(len(x), *x.shape[2:])
     for i in range(len(x)):

@@ -157,7 +157,7 @@ def guided_gradcam(
 
 
 def gradcam_pp_weights(activations: Tensor, gradients: Tensor) -> Tensor:
-    """Chattopadhay et al. 2018, eqs. 10 and 19 (with Y_c = exp(y_c), so that higher
+    """Chattopadhay et al. 2018, closed form for alpha (with Y_c = exp(y_c), so that higher
     derivatives are powers of G): alpha = G^2 / (2 G^2 + sum_positions(A) G^3), 0 where the
     denominator is; w_k = sum_positions alpha ReLU(G)."""
     g2, g3 = gradients**2, gradients**3
@@ -182,7 +182,7 @@ def gradcam_pp(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | No
 
 
 def xgradcam_weights(activations: Tensor, gradients: Tensor) -> Tensor:
-    """Fu et al. 2020, eq. 11: w_k = sum_positions (A_k / sum_positions A_k) G_k, 0 for a
+    """Fu et al. 2020: w_k = sum_positions (A_k / sum_positions A_k) G_k, 0 for a
     channel whose activations sum to 0."""
     total = activations.sum(dim=positions(activations), keepdim=True)
     share = torch.where(total != 0, activations / total.where(total != 0, 1.0), 0.0)
@@ -210,7 +210,7 @@ def xgradcam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None
     "Maps for Localization. IEEE TIP 2021",
 )
 def layercam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None = None):
-    # Eq. 3: per-position weights ReLU(G_k), map ReLU(sum_k ReLU(G_k) * A_k).
+    # Per-position weights ReLU(G_k); the map is ReLU(sum_k ReLU(G_k) * A_k).
     return gradient_cam(model, inputs, target, layer, lambda a, g: F.relu(g))
 
 

@@ -113,7 +113,7 @@ def smoothgrad(
     signed: bool = False,
     batch_size: int = 4096,
 ) -> Tensor:
-    # The paper averages signed gradients and shows the absolute value (its eq. 2 and figures);
+    # The paper averages signed gradients and shows the absolute value in its figures;
     # captum's NoiseTunnel over Saliency averages absolute gradients, which differs in general.
     mean = smoothed_gradient(model, inputs, target, "mean", samples, noise, seed, batch_size)
     return mean if signed else mean.abs()
