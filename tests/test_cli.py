@@ -102,7 +102,10 @@ def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run)
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("method=[saliency,nosuch]", "unknown method 'nosuch'; valid methods: gradcam,"),
+        (
+            "method=[saliency,nosuch]",
+            "unknown method 'nosuch'; valid methods: deconvolution, deeplift,",
+        ),
         ("experiment=nosuch", "unknown experiment 'nosuch'; valid experiments: ig_vs_gradcam"),
         ("metric=delete", "unknown metric 'delete'; valid metrics: deletion,"),
         ("dataset=mnist2d", "unknown dataset 'mnist2d'; valid datasets: mnist1d"),

@@ -5,7 +5,15 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from xaibench.checks import as_target, check_inputs, check_target_range, num_outputs
-from xaibench.methods import cam, controls, gradient  # noqa: F401  (registers the methods)
+from xaibench.methods import (  # noqa: F401  (registers the methods)
+    cam,
+    controls,
+    gradient,
+    perturbation,
+    postprocess,
+    propagation,
+    smoothgrad,
+)
 from xaibench.methods.registry import METHODS, MethodInfo, register_method
 from xaibench.registry import check_params
 
@@ -17,11 +25,13 @@ def available_methods() -> list[str]:
 
 
 def explain(
-    model: nn.Module, inputs: Tensor, target: int | list[int] | Tensor, method: str, **params
+    model: nn.Module, inputs: Tensor, target: int | list[int] | Tensor, method: str, /, **params
 ) -> Tensor:
     """Attributions of `method` for `target`, shaped like `inputs` (N, C, L) or (N, C, H, W).
 
-    The model is left as found: mode, parameters and hooks are unchanged.
+    The model is left as found: mode, parameters and hooks are unchanged. The first four
+    arguments are positional-only, so that `params` may hold a setting called `method` (the
+    method that the wrappers `smooth` and `postprocess` wrap).
     """
     info = METHODS[method]
     check_params(info.fn, params, "method", method, skip=3)

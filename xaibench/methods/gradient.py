@@ -1,13 +1,20 @@
-"""Gradient-based methods, all computed by captum."""
+"""Gradient-based methods: saliency, gradient x input, integrated and expected gradients.
+
+Gradients come from captum; SmoothGrad and its relatives are in `smoothgrad.py`, methods that
+change the backward pass (DeepLIFT, guided backprop, deconvolution, LRP) in `propagation.py`.
+"""
 
 from __future__ import annotations
 
+import torch
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
 from torch import Tensor, nn
 
 from xaibench.methods.chunking import map_sample_chunks
+from xaibench.methods.copies import flatten_copies, reduce_over_copies
 from xaibench.methods.registry import register_method
 from xaibench.perturb import make_baseline
+from xaibench.registry import XaibenchError
 
 
 @register_method(
@@ -52,7 +59,72 @@ def integrated_gradients(
     ig = IntegratedGradients(model)
 
     def attribute(x: Tensor, t: Tensor) -> Tensor:
-        return ig.attribute(x, baselines=make_baseline(baseline, x), target=t, n_steps=steps)
+        # captum splits the steps x samples inputs into forwards of at most `batch_size`.
+        return ig.attribute(x, baselines=make_baseline(baseline, x), target=t, n_steps=steps,
+                            internal_batch_size=batch_size)  # fmt: skip
 
-    # Each chunk runs all its steps in one forward of at most `batch_size` inputs.
-    return map_sample_chunks(attribute, inputs, target, batch_size // steps)
+    return map_sample_chunks(attribute, inputs, target, batch_size)
+
+
+def expected_gradients_draws(
+    background: Tensor, samples: int, seed: int, like: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The `samples` (reference, alpha) pairs of expected gradients, on `like`'s device.
+
+    References are drawn with replacement from `background` and alphas uniformly from [0, 1),
+    both from one CPU generator seeded with `seed` (the background lives on the CPU), and
+    shared by every sample so a sample's map does not depend on its batch.
+    """
+    if not isinstance(background, Tensor) or background.shape[1:] != like.shape[1:]:
+        shape = tuple(background.shape) if isinstance(background, Tensor) else background
+        raise XaibenchError(
+            f"background must be training inputs shaped (M, {', '.join(map(str, like.shape[1:]))})"
+            f", got {shape}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randint(len(background), (samples,), generator=generator)
+    alphas = torch.rand(samples, generator=generator, dtype=torch.float64)
+    return (
+        background[index].to(device=like.device, dtype=like.dtype),
+        alphas.to(device=like.device, dtype=like.dtype),
+    )
+
+
+@register_method(
+    "expected_gradients",
+    family="gradient",
+    description="Expected gradients: mean over references x' from the training data and alpha ~ "
+    "U(0, 1) of (x - x') times the gradient at x' + alpha (x - x') (GradientSHAP without noise).",
+    citation="Erion, Janizek, Sturmfels, Lundberg, Lee. Improving performance of deep learning "
+    "models with axiomatic attribution priors and expected gradients. Nature Machine "
+    "Intelligence 2021",
+)
+def expected_gradients(
+    model: nn.Module,
+    inputs: Tensor,
+    target: Tensor,
+    samples: int = 64,
+    seed: int = 0,
+    batch_size: int = 4096,
+    background: Tensor | None = None,
+) -> Tensor:
+    # captum's GradientShap computes the same estimator but draws references and alphas from
+    # numpy's and torch's global generators for the whole batch (a sample's map then depends on
+    # its batch); the draws are made here, shared by all samples, and the gradients by captum.
+    if background is None:
+        raise XaibenchError(
+            "expected_gradients needs background=<training inputs (M, C, ...)>; a run passes "
+            "its training split automatically"
+        )
+    references, alphas = expected_gradients_draws(background, samples, seed, inputs)
+    saliency = Saliency(model)
+
+    def explain_copies(x: Tensor, t: Tensor, copies: range) -> Tensor:
+        x = x.detach()
+        reference = references[copies.start : copies.stop, None]  # (k, 1, ...)
+        alpha = alphas[copies.start : copies.stop].view(-1, *[1] * x.dim())
+        points, point_target = flatten_copies(reference + alpha * (x[None] - reference), t)
+        grads = saliency.attribute(points.requires_grad_(True), target=point_target, abs=False)
+        return (x[None] - reference) * grads.view(-1, *x.shape)
+
+    return reduce_over_copies(explain_copies, inputs, target, samples, batch_size)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from xaibench.registry import Registry
+from torch import Tensor, nn
 
-FAMILIES = ("gradient", "cam", "perturbation", "control")
+from xaibench.registry import Registry, check_params, context_for
+
+FAMILIES = ("gradient", "cam", "perturbation", "control", "wrapper")
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,17 @@ def register_method(name: str, *, family: str, description: str, citation: str):
         return fn
 
     return decorator
+
+
+def call_method(
+    name: str, model: nn.Module, inputs: Tensor, target: Tensor, params: dict, context: dict
+) -> Tensor:
+    """Run the registered method `name` from inside another method (the wrappers).
+
+    `params` are checked like a config's; `context` (e.g. `background`) reaches the method only
+    if it asks for it. `inputs` become a fresh leaf that requires grad, as `explain` hands them.
+    """
+    fn = METHODS[name].fn
+    check_params(fn, params, "method", name, skip=3)
+    inputs = inputs.detach().requires_grad_(True)
+    return fn(model, inputs, target, **params, **context_for(fn, context))

@@ -1,0 +1,43 @@
+"""`python -m xaibench.catalog`: every registered method and metric, with what a reader needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from xaibench.catalog import main
+from xaibench.methods import METHODS
+from xaibench.metrics import METRICS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_methods_are_listed_with_family_citation_and_defaults(capsys):
+    main(["methods"])
+    out = capsys.readouterr().out
+    assert out.startswith(f"Methods ({len(METHODS)})")
+    for name in METHODS.names():
+        assert f"\n{name}  [{METHODS[name].family}]\n" in out
+    assert "Petsiuk, Das, Saenko. RISE" in out
+    assert "defaults: num_masks=2000, cell=4, p=0.5, seed=0" in out
+    assert "background" not in out  # handed over by a run, not a user setting
+    assert "Metrics (" not in out
+
+
+def test_metrics_are_listed_with_their_direction_as_markdown(capsys):
+    main(["metrics", "--markdown"])
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("| name ")
+    for name in METRICS.names():
+        direction = "higher is better" if METRICS[name].higher_is_better else "lower is better"
+        row = next(line for line in out.splitlines() if line.startswith(f"| {name} "))
+        assert f"| {METRICS[name].category} " in row and direction in row
+
+
+def test_the_command_line_lists_both():
+    done = subprocess.run(
+        [sys.executable, "-m", "xaibench.catalog"], cwd=ROOT, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    assert "Methods (" in done.stdout and "Metrics (" in done.stdout
