@@ -2,20 +2,26 @@
 
 A *position* is one time step of a signal (N, C, L) or one pixel of an image (N, C, H, W).
 Metrics rank positions by the attribution summed over channels, and a perturbation replaces all
-channels of a position together.
+channels of a position together. A *region* is a square patch of positions (`patch` positions
+per side; patch 1 = single positions): metrics that remove features step by step rank regions
+by their summed attribution, as Samek et al. 2017 rank 9x9 image regions.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xaibench.registry import Registry
+from xaibench.registry import Registry, XaibenchError
 
-OUTPUTS = ("probability", "logit")
+# What a perturbation metric reads off the model for the target class: the softmax
+# probability, the raw logit, or whether the class is still the arg max (1.0 or 0.0: averaged
+# over samples this is ROAD's accuracy).
+OUTPUTS = ("probability", "logit", "correct")
 
 
 def num_positions(inputs: Tensor) -> int:
@@ -37,6 +43,43 @@ def rank_positions(scores: Tensor) -> Tensor:
     ranks = torch.empty_like(order)
     positions = torch.arange(scores.shape[1], device=scores.device).expand_as(order)
     return ranks.scatter_(1, order, positions)
+
+
+def region_ids(spatial: tuple[int, ...], patch: int, device: torch.device) -> tuple[Tensor, int]:
+    """The region of every position (P,), for non-overlapping patches of `patch` positions per
+    side (smaller at the far edges when a side is not a multiple of `patch`), and the number
+    of regions."""
+    if isinstance(patch, bool) or not isinstance(patch, int) or patch < 1:
+        raise XaibenchError(f"patch={patch!r} must be a positive int (positions per side)")
+    per_side = [-(-size // patch) for size in spatial]
+    coordinates = torch.meshgrid(
+        *[torch.arange(size, device=device) // patch for size in spatial], indexing="ij"
+    )
+    ids = torch.zeros(spatial, dtype=torch.long, device=device)
+    for coordinate, count in zip(coordinates, per_side, strict=True):
+        ids = ids * count + coordinate
+    return ids.flatten(), math.prod(per_side)
+
+
+def region_scores(attributions: Tensor, patch: int) -> Tensor:
+    """Attribution per region, summed over its positions and channels: (N, R)."""
+    ids, count = region_ids(tuple(attributions.shape[2:]), patch, attributions.device)
+    scores = position_scores(attributions)
+    totals = torch.zeros(len(scores), count, dtype=scores.dtype, device=scores.device)
+    return totals.index_add_(1, ids, scores)
+
+
+def region_ranks(attributions: Tensor, patch: int, most_relevant_first: bool) -> tuple[Tensor, int]:
+    """Removal order of every position's region (N, P), 0 = removed first, and the number of
+    regions.
+
+    Most relevant first (MoRF) ranks regions by descending summed attribution, least relevant
+    first (LeRF) by ascending; ties go to the lower region index first in both orders.
+    """
+    ids, count = region_ids(tuple(attributions.shape[2:]), patch, attributions.device)
+    scores = region_scores(attributions, patch)
+    ranks = rank_positions(scores if most_relevant_first else -scores)
+    return ranks[:, ids], count
 
 
 def where_positions(mask: Tensor, replacement: Tensor, inputs: Tensor) -> Tensor:
@@ -124,11 +167,13 @@ def _blur_along(inputs: Tensor, dim: int, kernel_size: int, sigma: float) -> Ten
 
 
 def target_output(logits: Tensor, target: Tensor, output: str) -> Tensor:
-    """The target class's softmax probability or raw logit, per row."""
+    """The target class's softmax probability, raw logit or correctness, per row."""
+    if output == "correct":
+        return (logits.argmax(dim=1) == target).to(logits.dtype)
     if output == "probability":
         logits = F.softmax(logits, dim=1)
     elif output != "logit":
-        raise ValueError(f"unknown output {output!r}; valid outputs: {', '.join(OUTPUTS)}")
+        raise XaibenchError(f"unknown output {output!r}; valid outputs: {', '.join(OUTPUTS)}")
     return logits.gather(1, target[:, None]).squeeze(1)
 
 

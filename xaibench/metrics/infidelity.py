@@ -1,0 +1,129 @@
+"""Infidelity (Yeh et al. 2019): does attribution x perturbation predict the output change?
+
+captum has `captum.metrics.infidelity`, and the tests check that this function returns the
+same numbers for the same perturbations. It is re-implemented here because captum runs the
+forward passes again for every attribution map and draws its perturbations per batch row;
+here the perturbations are drawn once from `seed`, shared by every sample (batch-invariant)
+and every method's map (one set of forward passes for all of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from xaibench.metrics.correlation import target_outputs
+from xaibench.metrics.registry import MetricResult, register_metric
+from xaibench.perturb import (
+    forward_in_chunks,
+    make_baseline,
+    position_scores,
+    where_positions,
+)
+from xaibench.registry import XaibenchError
+
+PERTURBATIONS = ("noise", "square")
+
+
+def square_masks(inputs: Tensor, samples: int, patch: int, seed: int) -> Tensor:
+    """`samples` masks (S, *spatial), each one random square (a segment for signals) of
+    `patch` positions per side, drawn from `seed` on the CPU."""
+    spatial = tuple(inputs.shape[2:])
+    if isinstance(patch, bool) or not isinstance(patch, int) or not 1 <= patch <= min(spatial):
+        raise XaibenchError(
+            f"infidelity: patch={patch!r} must be an int from 1 to the input's shortest side "
+            f"({min(spatial)})"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    corners = [
+        torch.randint(0, size - patch + 1, (samples,), generator=generator) for size in spatial
+    ]
+    grids = torch.meshgrid(*[torch.arange(size) for size in spatial], indexing="ij")
+    inside = torch.ones(samples, *spatial, dtype=torch.bool)
+    for corner, grid in zip(corners, grids, strict=True):
+        offset = grid[None] - corner.view(-1, *[1] * len(spatial))
+        inside &= (offset >= 0) & (offset < patch)
+    return inside.to(inputs.device)
+
+
+@register_metric(
+    "infidelity",
+    category="faithfulness",
+    higher_is_better=False,
+    description="Mean squared error between attribution x perturbation and the output change "
+    "it causes, over random perturbations; normalised by the optimal scale of the map (as in "
+    "the authors' code) unless normalise=false.",
+    citation="Yeh, Hsieh, Suggala, Inouye, Ravikumar. On the (In)fidelity and Sensitivity of "
+    "Explanations. NeurIPS 2019",
+    shared_across_methods=True,
+)
+def infidelity(
+    model: nn.Module,
+    inputs: Tensor,
+    target: Tensor,
+    attributions: Sequence[Tensor],
+    perturbation: str = "noise",
+    noise: float = 0.2,
+    patch: int = 4,
+    baseline: str = "zero",
+    samples: int = 100,
+    normalise: bool = True,
+    output: str = "logit",
+    seed: int = 0,
+    batch_size: int = 4096,
+) -> list[MetricResult]:
+    """INFD = E_I[(I . a - (f(x) - f(x - I)))^2] over `samples` perturbations I.
+
+    `perturbation`: `noise` is Yeh et al.'s noisy baseline, I ~ N(0, noise^2) on every input
+    value; `square` is their square removal, I = (x - baseline) on a random square of `patch`
+    positions per side (all channels) and 0 elsewhere, so x - I holds the baseline there.
+    `normalise=True` first rescales the map by beta = E[(I . a) Δf] / E[(I . a)^2], the
+    scale that minimises the error (the authors' code; captum's normalize=True), so the
+    score does not reward or punish a map's overall scale; `false` is the paper's Eq. (3).
+    """
+    if perturbation not in PERTURBATIONS:
+        raise XaibenchError(
+            f"unknown perturbation {perturbation!r}; valid perturbations: "
+            f"{', '.join(PERTURBATIONS)}"
+        )
+    count = len(inputs)
+    if perturbation == "noise":
+        generator = torch.Generator().manual_seed(seed)
+        shared = noise * torch.randn(samples, *inputs.shape[1:], generator=generator)
+        shared = shared.to(device=inputs.device, dtype=inputs.dtype)
+
+        def perturbed_input(sample: Tensor, draw: Tensor) -> Tensor:
+            return inputs[sample] - shared[draw]
+
+        def dot_perturbations(attribution: Tensor) -> Tensor:  # I . a for every (sample, draw)
+            return attribution.double().flatten(1) @ shared.double().flatten(1).T
+    else:
+        squares = square_masks(inputs, samples, patch, seed)
+        replacement = make_baseline(baseline, inputs, seed=seed)
+
+        def perturbed_input(sample: Tensor, draw: Tensor) -> Tensor:
+            return where_positions(squares[draw].flatten(1), replacement[sample], inputs[sample])
+
+        def dot_perturbations(attribution: Tensor) -> Tensor:
+            removed = position_scores((inputs - replacement).double() * attribution.double())
+            return removed @ squares.double().flatten(1).T
+
+    def make_chunk(lo: int, hi: int) -> tuple[Tensor, Tensor]:
+        item = torch.arange(lo, hi, device=inputs.device)
+        sample, draw = item // samples, item % samples
+        return perturbed_input(sample, draw), target[sample]
+
+    original = target_outputs(model, inputs, target, output, batch_size)
+    perturbed = forward_in_chunks(model, count * samples, make_chunk, output, batch_size)
+    change = (original[:, None] - perturbed.view(count, samples)).double()
+
+    results = []
+    for attribution in attributions:
+        predicted = dot_perturbations(attribution)
+        if normalise:
+            scale = (predicted * change).sum(dim=1) / predicted.square().sum(dim=1)
+            predicted = predicted * torch.nan_to_num(scale, nan=0.0, posinf=0.0)[:, None]
+        results.append(MetricResult(scores=(predicted - change).square().mean(dim=1)))
+    return results
