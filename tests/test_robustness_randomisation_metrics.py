@@ -246,7 +246,21 @@ def test_random_logit_spearman_on_the_linear_model(linear_model):
 
 
 @pytest.mark.usefixtures("with_input_only_method")
-def test_random_logit_cannot_tell_an_input_only_map_apart(cnn1d, signals):
-    attr = xaibench.explain(cnn1d, signals, 0, "input_only")
-    res = xaibench.evaluate(cnn1d, signals, 0, attr, "random_logit", method="input_only")
-    torch.testing.assert_close(res.scores, torch.ones(6, dtype=torch.float64))
+def test_random_logit_separates_saliency_from_an_input_only_map(cnn1d, signals):
+    """Saliency for another class looks different; an input-only map cannot change."""
+    scores = {}
+    for method in ("saliency", "input_only"):
+        attr = xaibench.explain(cnn1d, signals, 0, method)
+        scores[method] = xaibench.evaluate(
+            cnn1d, signals, 0, attr, "random_logit", method=method
+        ).scores
+    torch.testing.assert_close(scores["input_only"], torch.ones(6, dtype=torch.float64))
+    assert scores["saliency"].mean() < 0.5
+
+
+def test_the_registry_says_which_metrics_re_explain():
+    from xaibench.metrics import METRICS
+
+    reexplaining = {name for name in METRICS.names() if METRICS[name].reexplains}
+    assert reexplaining == {"max_sensitivity", "local_lipschitz", "model_randomisation",
+                            "random_logit"}  # fmt: skip

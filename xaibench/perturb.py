@@ -82,10 +82,16 @@ def region_ranks(attributions: Tensor, patch: int, most_relevant_first: bool) ->
     return ranks[:, ids], count
 
 
-def where_positions(mask: Tensor, replacement: Tensor, inputs: Tensor) -> Tensor:
-    """`replacement` at masked positions and `inputs` elsewhere; mask (B, P) covers all channels."""
-    mask = mask.view(mask.shape[0], 1, *inputs.shape[2:])
-    return torch.where(mask, replacement, inputs)
+def where_grid(mask: Tensor, replacement: Tensor, inputs: Tensor) -> Tensor:
+    """The block (S * I, C, ...) with `replacement` where `mask` is set and `inputs` elsewhere.
+
+    mask (S or 1, I, P) selects positions (all channels) per sample and item; replacement
+    and inputs (S, C, ...) hold each sample's values, broadcast over its items.
+    """
+    spatial = inputs.shape[2:]
+    mask = mask.view(*mask.shape[:2], 1, *spatial)
+    block = torch.where(mask, replacement[:, None], inputs[:, None])
+    return block.flatten(0, 1)
 
 
 # Baselines: what a removed position is replaced with. Each maps (inputs, seed) to a tensor
@@ -177,21 +183,56 @@ def target_output(logits: Tensor, target: Tensor, output: str) -> Tensor:
     return logits.gather(1, target[:, None]).squeeze(1)
 
 
+# make_inputs(samples, items) -> the perturbed inputs of samples x items, sample-major.
+GridInputs = Callable[[slice, slice], Tensor]
+
+
 @torch.inference_mode()
-def forward_in_chunks(
+def forward_grid(
     model: torch.nn.Module,
-    total: int,
-    make_chunk: Callable[[int, int], tuple[Tensor, Tensor]],
+    target: Tensor,
+    per_sample: int,
+    make_inputs: GridInputs,
     output: str,
     batch_size: int,
 ) -> Tensor:
-    """Target outputs of `total` perturbed inputs, built and run `batch_size` at a time.
+    """Target outputs (N, per_sample) of `per_sample` perturbed inputs of each of N samples.
 
-    `make_chunk(start, stop)` returns the perturbed inputs for items start..stop-1 and their
-    target classes; building lazily keeps memory bounded by `batch_size` inputs.
+    `make_inputs(samples, items)` builds the perturbed inputs for a block of consecutive
+    samples and items as one tensor (len(samples) * len(items), C, ...), sample-major, so
+    callers build a block with a few broadcast operations rather than per-row gathers. Blocks
+    hold whole samples when a sample's items fit in `batch_size`, else parts of one sample:
+    never more than `batch_size` inputs are built and run at once (and at least one).
     """
-    values = []
-    for start in range(0, total, batch_size):
-        inputs, target = make_chunk(start, min(start + batch_size, total))
-        values.append(target_output(model(inputs), target, output))
-    return torch.cat(values) if values else torch.empty(0)
+    n = len(target)
+    batch_size = max(1, int(batch_size))
+    outputs = torch.empty(n, per_sample, device=target.device)  # dtype set by the first block
+    if per_sample <= batch_size:
+        step = batch_size // per_sample
+        blocks = [(slice(s, min(s + step, n)), slice(0, per_sample)) for s in range(0, n, step)]
+    else:
+        blocks = [
+            (slice(s, s + 1), slice(i, min(i + batch_size, per_sample)))
+            for s in range(n)
+            for i in range(0, per_sample, batch_size)
+        ]
+    for samples, items in blocks:
+        logits = model(make_inputs(samples, items))
+        rows = samples.stop - samples.start
+        block_target = target[samples, None].expand(rows, items.stop - items.start)
+        values = target_output(logits, block_target.reshape(-1), output).view(rows, -1)
+        if outputs.dtype != values.dtype:
+            outputs = outputs.to(values.dtype)
+        outputs[samples, items] = values
+    return outputs
+
+
+def forward_unperturbed(
+    model: torch.nn.Module, inputs: Tensor, target: Tensor, output: str, batch_size: int
+) -> Tensor:
+    """The target output of every unperturbed input (N,)."""
+
+    def unperturbed(samples: slice, items: slice) -> Tensor:
+        return inputs[samples]
+
+    return forward_grid(model, target, 1, unperturbed, output, batch_size)[:, 0]

@@ -16,11 +16,12 @@ from torch import Tensor, nn
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.metrics.similarity import pearson
 from xaibench.perturb import (
-    forward_in_chunks,
+    forward_grid,
+    forward_unperturbed,
     make_baseline,
     num_positions,
     position_scores,
-    where_positions,
+    where_grid,
 )
 from xaibench.registry import XaibenchError
 
@@ -62,17 +63,6 @@ def random_subsets(positions: int, sizes: list[int], subsets: int, seed: int) ->
     return masks
 
 
-def target_outputs(
-    model: nn.Module, inputs: Tensor, target: Tensor, output: str, batch_size: int
-) -> Tensor:
-    """The unperturbed target output of every sample (N,)."""
-
-    def chunk(lo: int, hi: int) -> tuple[Tensor, Tensor]:
-        return inputs[lo:hi], target[lo:hi]
-
-    return forward_in_chunks(model, len(inputs), chunk, output, batch_size)
-
-
 def subset_correlations(
     model: nn.Module,
     inputs: Tensor,
@@ -90,17 +80,14 @@ def subset_correlations(
     count, positions = len(inputs), num_positions(inputs)
     masks = random_subsets(positions, sizes, subsets, seed).to(inputs.device)
     masks = masks.view(len(sizes) * subsets, positions)
-    per_sample = len(masks)
     replacement = make_baseline(baseline, inputs, seed=seed)
 
-    def make_chunk(lo: int, hi: int) -> tuple[Tensor, Tensor]:
-        item = torch.arange(lo, hi, device=inputs.device)
-        sample, subset = item // per_sample, item % per_sample
-        return where_positions(masks[subset], replacement[sample], inputs[sample]), target[sample]
+    def make_inputs(samples: slice, items: slice) -> Tensor:
+        return where_grid(masks[None, items], replacement[samples], inputs[samples])
 
-    original = target_outputs(model, inputs, target, output, batch_size)
-    perturbed = forward_in_chunks(model, count * per_sample, make_chunk, output, batch_size)
-    drops = (original[:, None] - perturbed.view(count, per_sample)).double()
+    original = forward_unperturbed(model, inputs, target, output, batch_size)
+    perturbed = forward_grid(model, target, len(masks), make_inputs, output, batch_size)
+    drops = (original[:, None] - perturbed).double()
     drops = drops.view(count, len(sizes), subsets)
     correlations = []
     for attribution in attributions:

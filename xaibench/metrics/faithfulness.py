@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from xaibench.metrics.registry import MetricResult, register_metric
-from xaibench.perturb import forward_in_chunks, make_baseline, region_ranks, where_positions
+from xaibench.perturb import forward_grid, make_baseline, region_ranks, where_grid
 from xaibench.registry import XaibenchError
 
 
@@ -39,15 +39,12 @@ def switch_curves(
     `ranks` (N, P) is the removal order of every position's region; point s of the curve has
     the first `counts[s]` regions taken from `end` and the rest from `start`.
     """
-    n, points = len(inputs), len(counts)
 
-    def make_chunk(lo: int, hi: int) -> tuple[Tensor, Tensor]:
-        item = torch.arange(lo, hi, device=inputs.device)
-        sample, step = item // points, item % points
-        switched = ranks[sample] < counts[step, None]
-        return where_positions(switched, end[sample], start[sample]), target[sample]
+    def make_inputs(samples: slice, steps: slice) -> Tensor:
+        switched = ranks[samples, None] < counts[steps, None]
+        return where_grid(switched, end[samples], start[samples])
 
-    return forward_in_chunks(model, n * points, make_chunk, output, batch_size).view(n, points)
+    return forward_grid(model, target, len(counts), make_inputs, output, batch_size)
 
 
 def area_curves(

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from xaibench.metrics.correlation import target_outputs
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.perturb import (
-    forward_in_chunks,
+    forward_grid,
+    forward_unperturbed,
     make_baseline,
     position_scores,
-    where_positions,
+    where_grid,
 )
 from xaibench.registry import XaibenchError
 
@@ -88,14 +88,13 @@ def infidelity(
             f"unknown perturbation {perturbation!r}; valid perturbations: "
             f"{', '.join(PERTURBATIONS)}"
         )
-    count = len(inputs)
     if perturbation == "noise":
         generator = torch.Generator().manual_seed(seed)
         shared = noise * torch.randn(samples, *inputs.shape[1:], generator=generator)
         shared = shared.to(device=inputs.device, dtype=inputs.dtype)
 
-        def perturbed_input(sample: Tensor, draw: Tensor) -> Tensor:
-            return inputs[sample] - shared[draw]
+        def make_inputs(samples: slice, draws: slice) -> Tensor:
+            return (inputs[samples, None] - shared[None, draws]).flatten(0, 1)
 
         def dot_perturbations(attribution: Tensor) -> Tensor:  # I . a for every (sample, draw)
             return attribution.double().flatten(1) @ shared.double().flatten(1).T
@@ -103,21 +102,16 @@ def infidelity(
         squares = square_masks(inputs, samples, patch, seed)
         replacement = make_baseline(baseline, inputs, seed=seed)
 
-        def perturbed_input(sample: Tensor, draw: Tensor) -> Tensor:
-            return where_positions(squares[draw].flatten(1), replacement[sample], inputs[sample])
+        def make_inputs(samples: slice, draws: slice) -> Tensor:
+            return where_grid(squares[None, draws], replacement[samples], inputs[samples])
 
         def dot_perturbations(attribution: Tensor) -> Tensor:
             removed = position_scores((inputs - replacement).double() * attribution.double())
             return removed @ squares.double().flatten(1).T
 
-    def make_chunk(lo: int, hi: int) -> tuple[Tensor, Tensor]:
-        item = torch.arange(lo, hi, device=inputs.device)
-        sample, draw = item // samples, item % samples
-        return perturbed_input(sample, draw), target[sample]
-
-    original = target_outputs(model, inputs, target, output, batch_size)
-    perturbed = forward_in_chunks(model, count * samples, make_chunk, output, batch_size)
-    change = (original[:, None] - perturbed.view(count, samples)).double()
+    original = forward_unperturbed(model, inputs, target, output, batch_size)
+    perturbed = forward_grid(model, target, samples, make_inputs, output, batch_size)
+    change = (original[:, None] - perturbed).double()
 
     results = []
     for attribution in attributions:

@@ -13,10 +13,16 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from xaibench.metrics.correlation import target_outputs
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.metrics.similarity import spearman
-from xaibench.perturb import forward_in_chunks, make_baseline, region_ids, region_scores
+from xaibench.perturb import (
+    forward_grid,
+    forward_unperturbed,
+    make_baseline,
+    region_ids,
+    region_scores,
+    where_grid,
+)
 
 
 @register_metric(
@@ -50,28 +56,19 @@ def monotonicity(
     squared change by f(x)^2; a per-sample constant, which Spearman's rank correlation
     ignores. The perturbations do not depend on the maps, so all methods share the forwards.
     """
-    count = len(inputs)
     ids, regions = region_ids(tuple(inputs.shape[2:]), patch, inputs.device)
-    per_draw = count * regions
+    original = forward_unperturbed(model, inputs, target, output, batch_size)
+    effect = torch.zeros(len(inputs), regions, dtype=torch.float64, device=inputs.device)
+    for draw in range(samples):
+        replacement = make_baseline(baseline, inputs, seed=seed + draw)
 
-    def make_chunk(lo: int, hi: int) -> tuple[Tensor, Tensor]:
-        item = torch.arange(lo, hi, device=inputs.device)
-        draw, sample, region = item // per_draw, item % per_draw // regions, item % regions
-        perturbed = inputs[sample]
-        # Items run draw-major, so a chunk spans few draws: make each draw's baseline once.
-        for d in range(lo // per_draw, (hi - 1) // per_draw + 1):
-            rows = draw == d
-            replacement = make_baseline(baseline, inputs[sample[rows]], seed=seed + d)
-            inside = ids[None] == region[rows, None]
-            perturbed[rows] = torch.where(
-                inside.view(-1, 1, *inputs.shape[2:]), replacement, perturbed[rows]
-            )
-        return perturbed, target[sample]
+        def make_inputs(samples: slice, chosen: slice, replacement: Tensor = replacement) -> Tensor:
+            region = torch.arange(chosen.start, chosen.stop, device=inputs.device)
+            return where_grid(ids == region[None, :, None], replacement[samples], inputs[samples])
 
-    original = target_outputs(model, inputs, target, output, batch_size)
-    perturbed = forward_in_chunks(model, samples * per_draw, make_chunk, output, batch_size)
-    change = (original[None, :, None] - perturbed.view(samples, count, regions)).double()
-    effect = change.square().mean(dim=0)
+        perturbed = forward_grid(model, target, regions, make_inputs, output, batch_size)
+        effect += (original[:, None] - perturbed).double().square()
+    effect /= samples
     return [
         MetricResult(scores=spearman(region_scores(a, patch).double().abs(), effect))
         for a in attributions

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from xaibench.metrics.imputation import noisy_linear_imputation
 from xaibench.metrics.registry import MetricResult, register_metric
-from xaibench.perturb import forward_in_chunks, region_ranks
+from xaibench.perturb import forward_grid, region_ranks
 from xaibench.registry import XaibenchError
 
 DEFAULT_REMOVED = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -48,21 +48,21 @@ def road(
         raise XaibenchError(
             f"road: removed={removed!r} must list fractions of positions removed, each in (0, 1)"
         )
-    n, points = len(inputs), len(fractions)
+    points = len(fractions)
     ranks, regions = region_ranks(attributions, patch, most_relevant_first)
     counts = torch.tensor([int(p * regions + 0.5) for p in fractions], device=inputs.device)
     generator = torch.Generator().manual_seed(seed)
     shared_noise = noise * torch.randn(points, *inputs.shape[1:], generator=generator)
     shared_noise = shared_noise.to(device=inputs.device, dtype=inputs.dtype)
 
-    def make_chunk(lo: int, hi: int) -> tuple[Tensor, Tensor]:
-        item = torch.arange(lo, hi, device=inputs.device)
-        sample, step = item // points, item % points
-        hidden = (ranks[sample] < counts[step, None]).view(-1, *inputs.shape[2:])
-        imputed = noisy_linear_imputation(inputs[sample], hidden, shared_noise[step])
-        return imputed, target[sample]
+    def make_inputs(samples: slice, steps: slice) -> Tensor:
+        hidden = ranks[samples, None] < counts[steps, None]
+        shape = (*hidden.shape[:2], *inputs.shape[1:])
+        copies = inputs[samples, None].expand(shape).flatten(0, 1)
+        noise = shared_noise[None, steps].expand(shape).flatten(0, 1)
+        return noisy_linear_imputation(copies, hidden.view(-1, *inputs.shape[2:]), noise)
 
-    curves = forward_in_chunks(model, n * points, make_chunk, output, batch_size).view(n, points)
+    curves = forward_grid(model, target, points, make_inputs, output, batch_size)
     curve_x = (counts / regions).double()
     return MetricResult(scores=curves.double().mean(dim=1), curves=curves, curve_x=curve_x)
 
