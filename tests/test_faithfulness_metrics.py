@@ -122,19 +122,24 @@ def test_faithfulness_correlation_refuses_a_subset_larger_than_the_input(cnn1d, 
 
 
 @pytest.mark.parametrize("normalise", [True, False])
-def test_infidelity_equals_captum_for_the_same_perturbations(normalise, cnn1d, signals):
+@pytest.mark.parametrize("perturbation", ["noisy_baseline", "gaussian"])
+def test_infidelity_equals_captum_for_the_same_perturbations(
+    perturbation, normalise, cnn1d, signals
+):
     target = torch.tensor([0, 1, 2, 0, 1, 2])
     attr = xaibench.explain(cnn1d, signals, target, "saliency", signed=True)
     samples, noise, seed = 30, 0.2, 4
     res = xaibench.evaluate(
-        cnn1d, signals, target, attr, "infidelity",
+        cnn1d, signals, target, attr, "infidelity", perturbation=perturbation,
         samples=samples, noise=noise, seed=seed, normalise=normalise,
     )  # fmt: skip
-    shared = noise * torch.randn(samples, 2, 16, generator=torch.Generator().manual_seed(seed))
+    eps = noise * torch.randn(samples, 2, 16, generator=torch.Generator().manual_seed(seed))
 
     def perturb(inputs):  # captum repeats each input `samples` times (repeat_interleave)
-        perturbation = shared.repeat(len(inputs) // samples, 1, 1)
-        return perturbation, inputs - perturbation
+        eps_rows = eps.repeat(len(inputs) // samples, 1, 1)
+        # noisy baseline: the perturbed input is the zero baseline plus noise
+        perturbed = inputs - eps_rows if perturbation == "gaussian" else eps_rows
+        return inputs - perturbed, perturbed
 
     expected = captum_infidelity(
         cnn1d, perturb, signals, attr, target=target, n_perturb_samples=samples,
@@ -168,10 +173,14 @@ def test_infidelity_of_the_gradient_of_a_linear_model_is_zero(linear_model):
     unless normalised (the optimal scale undoes the factor)."""
     x = torch.randn(4, 1, 6, generator=torch.Generator().manual_seed(2))
     gradient = xaibench.explain(linear_model, x, 0, "saliency", signed=True)
-    for attr, normalise, zero in [(gradient, False, True), (2 * gradient, False, False),
-                                  (2 * gradient, True, True)]:  # fmt: skip
-        res = xaibench.evaluate(linear_model, x, 0, attr, "infidelity", normalise=normalise)
-        assert (res.scores.abs().max().item() < 1e-9) == zero
+    cases = [(gradient, False, True), (2 * gradient, False, False), (2 * gradient, True, True)]
+    for perturbation in ("noisy_baseline", "square", "gaussian"):
+        for attr, normalise, zero in cases:
+            res = xaibench.evaluate(
+                linear_model, x, 0, attr, "infidelity", perturbation=perturbation,
+                normalise=normalise, patch=2,
+            )  # fmt: skip
+            assert (res.scores.abs().max().item() < 1e-9) == zero
 
 
 # --- monotonicity (Nguyen & Martinez 2020) ----------------------------------------------------

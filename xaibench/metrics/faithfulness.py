@@ -148,7 +148,7 @@ def aopc(
     seed: int,
     batch_size: int,
 ) -> MetricResult:
-    """Samek et al. 2017, Eq. 12 for one sample: (1 / (L + 1)) * sum_{k=0..L} f(x^(0)) - f(x^(k)),
+    """Samek et al. 2017's AOPC for one sample: (1 / (L + 1)) * sum_{k=0..L} f(x^(0)) - f(x^(k)),
     where x^(k) has the first k regions of the order replaced by the baseline (one region per
     step, cumulatively; L = `steps`). The curve holds f(x^(k)) for k = 0..L."""
     ranks, regions = region_ranks(attributions, patch, most_relevant_first)

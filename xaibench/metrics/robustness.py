@@ -78,7 +78,7 @@ def max_sensitivity(
     background: Tensor | None = None,
 ) -> MetricResult:
     """SENS_MAX = max_{||y - x||_inf <= r} ||phi(y) - phi(x)||, estimated by Monte Carlo over
-    `samples` draws (Yeh et al.'s Definition 3.1: absolute). `relative=True` divides by
+    `samples` draws (Yeh et al.'s definition: absolute). `relative=True` divides by
     ||phi(x)||, as captum and the authors' code do; a zero map then scores NaN."""
     maps, _ = perturbed_explanations(
         model, inputs, target, "max_sensitivity", method, method_params, background,
