@@ -133,7 +133,8 @@ def road_reference_impute(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
     return filled
 
 
-@pytest.mark.parametrize("shape", [(4, 2, 40), (3, 3, 9, 7)])
+# Dense solve (up to 64 positions) and conjugate gradient (above), signals and images.
+@pytest.mark.parametrize("shape", [(4, 2, 40), (3, 3, 9, 7), (3, 1, 150), (2, 3, 12, 11)])
 @pytest.mark.parametrize("fraction", [0.3, 0.9])
 def test_batched_imputation_matches_a_scipy_sparse_solve(shape, fraction):
     x = torch.randn(shape, generator=GEN)
@@ -159,9 +160,10 @@ def test_imputation_of_a_linear_ramp_is_exact_and_noise_is_added_where_removed()
     torch.testing.assert_close(noisy - ramp, torch.where(removed[:, None], noise, 0))
 
 
-def test_imputation_does_not_depend_on_the_batch():
-    x = torch.randn(6, 1, 30, generator=GEN)
-    removed = torch.rand(6, 30, generator=GEN) < 0.7
+@pytest.mark.parametrize("length", [30, 100])  # dense solve, conjugate gradient
+def test_imputation_does_not_depend_on_the_batch(length):
+    x = torch.randn(6, 1, length, generator=GEN)
+    removed = torch.rand(6, length, generator=GEN) < 0.7
     removed[:, 0] = False
     together = impute(x, removed)
     for i in range(6):

@@ -7,12 +7,16 @@ neighbours that are also removed are unknowns of the same linear system. Gaussia
 N(0, noise^2) is then added to the imputed values (ROAD's reference code: noise = 0.01).
 
 ROAD's reference code solves one sparse system per image with scipy on the CPU. Here the
-systems of a whole batch are solved at once on the inputs' device by conjugate gradient (the
-system is symmetric positive definite: see `impute`); the tests compare the result with a
+systems of a whole batch are solved at once on the inputs' device: by one batched dense solve
+for inputs of at most DENSE_POSITIONS positions (signals, small images), where it is a single
+LAPACK call, and by conjugate gradient above that, where dense matrices would not fit (the
+system is symmetric positive definite: see `impute`). The tests compare both with a
 scipy.sparse solve of the reference code's system.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +41,10 @@ NEIGHBOUR_WEIGHTS = {
 TOLERANCE = 1e-10
 CHECK_EVERY = 8
 
+# Inputs with at most this many positions are solved densely: (P x P) float64 per input,
+# 32 KB at 64 positions.
+DENSE_POSITIONS = 64
+
 
 def neighbour_sum(values: Tensor) -> Tensor:
     """sum_j w_ij v_j over the in-bounds neighbours j of every position i, per channel;
@@ -57,12 +65,40 @@ def impute(inputs: Tensor, removed: Tensor) -> Tensor:
     Unknowns v solve, at every removed position i: s_i v_i - sum_{removed j} w_ij v_j =
     sum_{kept j} w_ij x_j, where s_i is the total weight of i's in-bounds neighbours. The
     matrix is symmetric (w_ij = w_ji) and, when each connected group of removed positions
-    touches a kept one, positive definite (irreducibly diagonally dominant), so conjugate
-    gradient converges. Each (sample, channel) system stops on its own residual, so a
-    sample's result does not depend on the rest of its batch.
+    touches a kept one, positive definite (irreducibly diagonally dominant).
     """
     if removed.flatten(1).all(dim=1).any():
         raise XaibenchError("noisy linear imputation needs at least one kept position per input")
+    if removed[0].numel() <= DENSE_POSITIONS:
+        return dense_impute(inputs, removed)
+    return conjugate_gradient_impute(inputs, removed)
+
+
+def neighbour_matrix(spatial: tuple[int, ...], device: torch.device) -> Tensor:
+    """W (P, P): W[i, j] = w_ij for in-bounds neighbours j of position i, 0 elsewhere."""
+    identity = torch.eye(math.prod(spatial), dtype=torch.float64, device=device)
+    # Column j of neighbour_sum(e_j) holds w_ij at every neighbour i of j; W is symmetric.
+    return neighbour_sum(identity.view(-1, 1, *spatial)).flatten(1)
+
+
+def dense_impute(inputs: Tensor, removed: Tensor) -> Tensor:
+    """`impute` by one batched dense solve: rows of kept positions are v_i = x_i."""
+    x = inputs.double().flatten(2).transpose(1, 2)  # (B, P, C): channels share the matrix
+    hidden = removed.flatten(1)[:, :, None]
+    neighbours = neighbour_matrix(tuple(removed.shape[1:]), inputs.device)
+    identity = torch.eye(len(neighbours), dtype=torch.float64, device=inputs.device)
+    system = torch.where(hidden, torch.diag(neighbours.sum(dim=1)) - neighbours, identity)
+    solution = torch.linalg.solve(system, torch.where(hidden, 0.0, x))
+    filled = torch.where(hidden, solution, x).transpose(1, 2).reshape(inputs.shape)
+    return filled.to(inputs.dtype)
+
+
+def conjugate_gradient_impute(inputs: Tensor, removed: Tensor) -> Tensor:
+    """`impute` by conjugate gradient on the whole batch, matrix-free (neighbour sums).
+
+    Each (sample, channel) system stops on its own residual, so a sample's result does not
+    depend on the rest of its batch.
+    """
     x = inputs.double()
     unknown = removed[:, None].expand_as(x)
     weights = neighbour_sum(torch.ones_like(x[:1, :1]))
