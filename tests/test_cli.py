@@ -107,7 +107,7 @@ def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run)
             "unknown method 'nosuch'; valid methods: deconvolution, deeplift,",
         ),
         ("experiment=nosuch", "unknown experiment 'nosuch'; valid experiments: ig_vs_gradcam"),
-        ("metric=delete", "unknown metric 'delete'; valid metrics: deletion,"),
+        ("metric=delete", "unknown metric 'delete'; valid metrics: aopc_lerf, aopc_morf,"),
         ("dataset=mnist2d", "unknown dataset 'mnist2d'; valid datasets: mnist1d"),
         ("model=vgg", "unknown model 'vgg'; valid models: mnist1d_cnn"),
         ("+method.saliency.sign=1", "unknown parameter 'sign' for method 'saliency'"),

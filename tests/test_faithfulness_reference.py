@@ -12,7 +12,7 @@ import torch
 from scipy import stats
 
 import xaibench
-from xaibench.metrics.faithfulness import random_subsets, subset_sizes
+from xaibench.metrics.correlation import random_subsets, subset_sizes
 from xaibench.perturb import make_baseline
 
 

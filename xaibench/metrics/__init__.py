@@ -14,7 +14,19 @@ from xaibench.checks import (
     check_target_range,
     num_outputs,
 )
-from xaibench.metrics import faithfulness  # noqa: F401  (registers the metrics)
+
+# Importing the metric modules registers their metrics.
+from xaibench.metrics import (  # noqa: F401
+    complexity,
+    correlation,
+    faithfulness,
+    infidelity,
+    localisation,
+    monotonicity,
+    randomisation,
+    road,
+    robustness,
+)
 from xaibench.metrics.registry import METRICS, MetricInfo, MetricResult, register_metric
 from xaibench.registry import check_params
 

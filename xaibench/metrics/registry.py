@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,13 @@ class MetricInfo:
     citation: str
     curve_x_label: str | None  # axis labels of the curves, None for metrics without curves;
     curve_y_label: str | None  # the y label is formatted with the metric's parameters
+
+    @property
+    def reexplains(self) -> bool:
+        """Whether the metric re-explains (robustness, randomisation): it then needs
+        `method=<registered name of the method that made the maps>` and `method_params`,
+        so a run must score each method's maps with that method's own name and settings."""
+        return "method" in inspect.signature(self.fn).parameters
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")

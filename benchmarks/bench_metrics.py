@@ -1,0 +1,124 @@
+"""Perturbing metrics against the forward-pass floor on the MNIST-1D CNN.
+
+For each metric: count the model inputs it runs (a counting wrapper around the model), time
+it, and time the *floor*: the same number of inputs pushed through the bare model in batches
+of `batch_size` with nothing else. ratio = metric time / floor time, both measured in this run
+(the best of `--repeats` alternating measurements each, since other processes share the CPU).
+
+    XAIBENCH_CACHE=.cache python benchmarks/bench_metrics.py [--samples 500] [--repeats 3]
+
+The first run trains the model (about 30 s on 2 cores) into the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+import xaibench
+from xaibench.cache import DEFAULT_CACHE_DIR, Cache
+from xaibench.data import load_dataset
+from xaibench.models.zoo import get_model
+
+# Metric -> settings (the conf defaults unless stated); the first six carry the 1.3x goal.
+METRICS = {
+    "deletion": {},
+    "insertion": {},
+    "aopc_morf": {},
+    "aopc_lerf": {},
+    "sensitivity_n": {},
+    "faithfulness_correlation": {},
+    "infidelity": {},
+    "monotonicity": {},
+    "road_morf": {},
+    "road_lerf": {},
+}
+GOAL = ("deletion", "insertion", "aopc_morf", "aopc_lerf", "sensitivity_n",
+        "faithfulness_correlation")  # fmt: skip
+
+
+class CountingModel(nn.Module):
+    """The model, counting the inputs (rows) that go through it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.rows = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.rows += len(x)
+        return self.model(x)
+
+
+@torch.inference_mode()
+def floor_seconds(model: nn.Module, inputs: Tensor, rows: int, batch_size: int) -> float:
+    """Time of `rows` forwards of the bare model in full batches, inputs built beforehand."""
+    batch = inputs.repeat(-(-batch_size // len(inputs)), 1, 1)[:batch_size].contiguous()
+    sizes = [batch_size] * (rows // batch_size) + ([rows % batch_size] if rows % batch_size else [])
+    started = time.perf_counter()
+    for size in sizes:
+        model(batch[:size])
+    return time.perf_counter() - started
+
+
+def measure(model, inputs, target, attributions, metric, params, batch_size, repeats) -> dict:
+    counting = CountingModel(model)
+    xaibench.evaluate(counting, inputs, target, attributions, metric, **params)  # warm-up
+    rows = counting.rows
+    metric_times, floor_times = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        xaibench.evaluate(model, inputs, target, attributions, metric, **params)
+        metric_times.append(time.perf_counter() - started)
+        floor_times.append(floor_seconds(model, inputs, rows, batch_size))
+    seconds, floor = min(metric_times), min(floor_times)
+    return {
+        "metric": metric,
+        "forwards": rows,
+        "forwards/sample": rows / len(inputs),
+        "seconds": round(seconds, 3),
+        "floor seconds": round(floor, 3),
+        "ratio": round(seconds / floor, 2),
+        "goal": "<= 1.3" if metric in GOAL else "",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--metrics", nargs="*", default=list(METRICS))
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    cache = Cache(os.environ.get("XAIBENCH_CACHE", DEFAULT_CACHE_DIR))
+    data, spec, _ = load_dataset("mnist1d", {}, cache)
+    trained = get_model("mnist1d_cnn", {}, {}, data, spec, 0, cache, torch.device("cpu"))
+    model = trained.model
+    inputs = data.x_test[: args.samples]
+    with torch.inference_mode():
+        target = model(inputs).argmax(dim=1)
+    attributions = xaibench.explain(model, inputs, target, "input_x_gradient")
+    print(
+        f"MNIST-1D CNN (test accuracy {trained.test_accuracy:.3f}), {len(inputs)} samples, "
+        f"input_x_gradient maps, batch_size {args.batch_size}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    rows = []
+    for metric in args.metrics:
+        params = {**METRICS[metric], "batch_size": args.batch_size}
+        rows.append(
+            measure(model, inputs, target, attributions, metric, params, args.batch_size,
+                    args.repeats)
+        )  # fmt: skip
+    print(pd.DataFrame(rows).to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()
