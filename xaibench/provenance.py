@@ -13,7 +13,10 @@ import torch
 
 from xaibench.registry import XaibenchError
 
-PACKAGES = ["xaibench", "torch", "torchvision", "captum", "hydra-core", "numpy", "pandas", "scipy"]
+PACKAGES = [
+    "xaibench", "torch", "torchvision", "captum", "zennit", "hydra-core", "numpy", "pandas",
+    "scipy",
+]  # fmt: skip
 
 
 def resolve_device(name: str) -> torch.device:

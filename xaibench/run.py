@@ -50,6 +50,9 @@ MODEL_KEYS = ("name", "train", "seed")  # the other keys of `model` are architec
 # can hold two variants, e.g. `method.gradcam_relu: {uses: gradcam, layer: features.9}`.
 USES_KEY = "uses"
 
+# Packages whose version can change attributions or scores: part of every cache key.
+COMPUTING_PACKAGES = ("torch", "torchvision", "captum", "zennit", "numpy", "scipy")
+
 log = logging.getLogger("xaibench")
 
 
@@ -246,17 +249,19 @@ def evaluate_all(
         with stages(f"evaluate/{label}", model, len(samples.index)) as record:
             try:
                 found = {
-                    method: settings.cache.load("scores", spec) if settings.reuse else None
+                    method: MetricResult(**entry)
                     for method, spec in specs.items()
+                    if settings.reuse and (entry := settings.cache.load("scores", spec))
                 }
-                todo = [method for method, entry in found.items() if entry is None]
-                scored = dict(zip(todo, _evaluate(model, samples, attributions, todo, name,
-                                                  params, extra), strict=True))  # fmt: skip
-                for method in todo:
-                    settings.cache.save("scores", specs[method], vars(scored[method]))
+                todo = [method for method in attributions if method not in found]
+                fresh = _evaluate(model, samples, attributions, todo, label, params, extra,
+                                  settings, errors)  # fmt: skip
+                for method, result in fresh.items():
+                    settings.cache.save("scores", specs[method], vars(result))
                 results[label] = {
-                    method: scored[method] if entry is None else MetricResult(**entry)
-                    for method, entry in found.items()
+                    method: found.get(method) or fresh[method]
+                    for method in attributions
+                    if method in found or method in fresh
                 }
                 record["cached"] = not todo
             except Exception as error:  # one failing metric must not lose the others
@@ -264,11 +269,30 @@ def evaluate_all(
     return results
 
 
-def _evaluate(model, samples, attributions, methods, name, params, extra) -> list[MetricResult]:
-    if not methods:
-        return []
-    maps = [attributions[method] for method in methods]
-    return evaluate_many(model, samples.inputs, samples.targets, maps, name, **params, **extra)
+def _evaluate(
+    model, samples, attributions, methods, label, params, extra, settings, errors
+) -> dict[str, MetricResult]:
+    """Results of metric `label` for `methods`, scored together where the metric allows."""
+    name = settings.metric_names[label]
+    if not METRICS[name].reexplains:
+        maps = [attributions[method] for method in methods]
+        scored = evaluate_many(
+            model, samples.inputs, samples.targets, maps, name, **params, **extra
+        ) if methods else []  # fmt: skip
+        return dict(zip(methods, scored, strict=True))
+    # Robustness and randomisation metrics re-explain each method's maps with that method's
+    # own registered name and settings; a method failing there loses only its own scores.
+    results = {}
+    for method in methods:
+        try:
+            results[method] = evaluate_many(
+                model, samples.inputs, samples.targets, [attributions[method]], name, **params,
+                **extra, method=settings.method_names[method],
+                method_params=settings.methods[method],
+            )[0]  # fmt: skip
+        except Exception as error:
+            errors.append(_error_record("evaluate", method, label, error))
+    return results
 
 
 class CacheKeys:
@@ -280,7 +304,7 @@ class CacheKeys:
         self.base = {
             "model": model_key,
             "inputs": tensor_digest(samples.inputs, samples.targets),
-            "torch": torch.__version__,
+            "versions": {k: v for k, v in versions().items() if k in COMPUTING_PACKAGES},
         }
         self._context_digests: dict[str, str] = {}
         self._attribution_specs: dict[str, dict] = {}
@@ -362,7 +386,7 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
     scores, curves = _tables(run_values, per_sample, settings, results)
     summary = summarize(scores, seed=settings.seed)
     for error in errors:
-        log.error("%s failed: %s", error["method"] or error["metric"], error["error"])
+        log.error("%s failed: %s", _failed(error), error["error"])
 
     finished_at = datetime.now(UTC)
     meta = {
@@ -453,6 +477,12 @@ def _json(params: dict) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
 
+def _failed(error: dict) -> str:
+    """What failed: a method, a metric, or a metric on one method's maps."""
+    parts = [error[key] for key in ("metric", "method") if error[key]]
+    return " on ".join(parts)
+
+
 def _error_record(stage: str, method: str | None, metric: str | None, error: Exception) -> dict:
     return {
         "stage": stage,
@@ -492,7 +522,7 @@ def summary_text(result: RunResult) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in meta["nan_scores"].items())
         lines += ["", f"Undefined (NaN) scores, left out of the means: {counts}."]
     for error in meta["errors"]:
-        lines += ["", f"**FAILED** {error['method'] or error['metric']}: {error['error']}"]
+        lines += ["", f"**FAILED** {_failed(error)}: {error['error']}"]
     lines += [
         "",
         "Cost per stage (forwards = model inputs run, cached = reused from the cache):",
