@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xaibench.cache import Cache
 from xaibench.checks import TARGET_MODES
-from xaibench.data import DATASETS, Dataset, load_dataset
+from xaibench.data import Dataset, check_dataset_params, load_dataset
 from xaibench.files import atomic_write, atomic_write_text
 from xaibench.methods import METHODS, explain
 from xaibench.metrics import METRICS, MetricResult, evaluate_many
@@ -98,7 +98,7 @@ def read_settings(cfg: DictConfig) -> Settings:
     if int(plain["samples"]) < 1:
         raise XaibenchError(f"samples={plain['samples']} must be at least 1")
     dataset_name = dataset.pop("name")
-    check_params(DATASETS[dataset_name].build, dataset, "dataset", dataset_name, skip=0)
+    check_dataset_params(dataset_name, dataset)
     model_params = {k: v for k, v in model.items() if k not in MODEL_KEYS}
     check_params(MODELS[model["name"]].build, model_params, "model", model["name"], skip=2)
     for label, params in methods.items():
