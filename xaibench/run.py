@@ -38,7 +38,9 @@ from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 GALLERY_SAMPLES = 6
-MODEL_KEYS = ("name", "train", "seed")  # the other keys of `model` are architecture params
+# The keys of `model` that are not architecture params: `checkpoint` loads local weights
+# instead of training.
+MODEL_KEYS = ("name", "train", "seed", "checkpoint")
 # A method or metric entry may run a registered function under another label, so that one run
 # can hold two variants, e.g. `method.gradcam_relu: {uses: gradcam, layer: features.9}`.
 USES_KEY = "uses"
@@ -77,6 +79,7 @@ class Settings:
     model_params: dict
     model_train: dict
     model_seed: int
+    model_checkpoint: str | None
     methods: dict[str, dict]  # label -> settings
     metrics: dict[str, dict]
     method_names: dict[str, str]  # label -> registered name (the label itself, or `uses`)
@@ -121,6 +124,7 @@ def read_settings(cfg: DictConfig) -> Settings:
         model_params=model_params,
         model_train=model.get("train") or {},
         model_seed=int(model.get("seed", plain["seed"])),
+        model_checkpoint=model.get("checkpoint"),
         methods=methods,
         metrics=metrics,
         method_names=method_names,
@@ -241,6 +245,7 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         trained = get_model(
             settings.model, settings.model_params, settings.model_train, data, data_spec,
             settings.model_seed, settings.cache, settings.device, settings.progress,
+            settings.model_checkpoint,
         )  # fmt: skip
     model = trained.model
     weak_model = trained.test_accuracy < settings.min_accuracy
@@ -300,7 +305,8 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         "dataset": {"name": settings.dataset, "spec": data_spec, "cached": data_cached,
                     "train_size": len(data.x_train), "test_size": len(data.x_test)},
         "model": {"name": settings.model, "key": trained.key, "cached": trained.cached,
-                  "seed": settings.model_seed, "test_accuracy": trained.test_accuracy,
+                  "seed": settings.model_seed, "checkpoint": trained.checkpoint,
+                  "test_accuracy": trained.test_accuracy,
                   "val_accuracy": trained.val_accuracy, "epochs_trained": trained.epochs_trained,
                   "train_seconds": round(trained.train_seconds, 3),
                   "min_accuracy": settings.min_accuracy, "too_weak": weak_model},
