@@ -32,7 +32,7 @@ from xaibench.metrics import METRICS, MetricResult, evaluate_many
 from xaibench.models import MODELS, get_model
 from xaibench.provenance import device_info, git_state, resolve_device, versions
 from xaibench.registry import XaibenchError, check_params, context_for, default_params
-from xaibench.report.plots import plot_curves, plot_signal_gallery
+from xaibench.report.plots import plot_curves, plot_gallery
 from xaibench.report.summary import summarize, summary_markdown
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 
@@ -58,6 +58,7 @@ class RunResult:
     labels: torch.Tensor  # kept for plots
     targets: torch.Tensor
     attributions: dict[str, torch.Tensor] = field(default_factory=dict)
+    masks: torch.Tensor | None = None  # ground truth of the explained inputs, where known
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,13 @@ def select_samples(model: torch.nn.Module, data: Dataset, settings: Settings) ->
 
 
 def run_context(data: Dataset, samples: Samples) -> dict:
-    """What methods and metrics may ask for by parameter name (see registry.CONTEXT_PARAMS)."""
-    return {"background": data.x_train}
+    """What methods and metrics may ask for by parameter name (see registry.CONTEXT_PARAMS):
+    the training inputs, and the explained samples' ground-truth masks where the dataset has
+    them (on the samples' device)."""
+    context = {"background": data.x_train}
+    if data.masks_test is not None:
+        context["masks"] = data.masks_test[samples.index].to(samples.inputs.device)
+    return context
 
 
 def explain_all(
@@ -250,11 +256,7 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
     model = trained.model
     weak_model = trained.test_accuracy < settings.min_accuracy
     if weak_model:
-        log.warning(
-            "MODEL TOO WEAK TO EXPLAIN: test accuracy %.3f is below min_accuracy=%.3f; its "
-            "explanations say little about a working classifier",
-            trained.test_accuracy, settings.min_accuracy,
-        )  # fmt: skip
+        log.warning(weak_model_warning(trained.test_accuracy, settings.min_accuracy))
 
     samples = select_samples(model, data, settings)
     context = run_context(data, samples)
@@ -303,7 +305,9 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         "samples": len(samples.index),
         "target": settings.target,
         "dataset": {"name": settings.dataset, "spec": data_spec, "cached": data_cached,
-                    "train_size": len(data.x_train), "test_size": len(data.x_test)},
+                    "train_size": len(data.x_train), "test_size": len(data.x_test),
+                    "preparation": data.preparation, "masks": data.masks_test is not None},
+        "explained": explained_subset(samples, data),
         "model": {"name": settings.model, "key": trained.key, "cached": trained.cached,
                   "seed": settings.model_seed, "checkpoint": trained.checkpoint,
                   "test_accuracy": trained.test_accuracy,
@@ -321,8 +325,28 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
     }  # fmt: skip
     return RunResult(
         scores, curves, summary, meta, samples.inputs, samples.labels, samples.targets,
-        attributions,
+        attributions, context.get("masks"),
     )  # fmt: skip
+
+
+def weak_model_warning(accuracy: float, floor: float) -> str:
+    return (
+        f"MODEL TOO WEAK TO EXPLAIN: test accuracy {accuracy:.3f} is below min_accuracy={floor}; "
+        "its explanations say little about a working classifier (train longer, or lower "
+        "min_accuracy knowingly)"
+    )
+
+
+def explained_subset(samples: Samples, data: Dataset) -> dict:
+    """Which test inputs were explained: the first `count` of the test split (its order is the
+    dataset's, shuffled where the source is sorted by class), with their classes."""
+    classes = samples.labels.cpu().bincount(minlength=data.num_classes)
+    return {
+        "selection": "first",
+        "count": len(samples.index),
+        "of": len(data.x_test),
+        "per_class": classes.tolist(),
+    }
 
 
 def _tables(
@@ -398,17 +422,17 @@ def write_run(folder: Path, result: RunResult) -> None:
 def summary_text(result: RunResult) -> str:
     meta = result.meta
     model = meta["model"]
-    lines = [
-        f"# {meta['experiment']}: {meta['dataset']['name']} / {model['name']}",
-        "",
+    lines = [f"# {meta['experiment']}: {meta['dataset']['name']} / {model['name']}", ""]
+    if model["too_weak"]:
+        warning = weak_model_warning(model["test_accuracy"], model["min_accuracy"])
+        lines += [f"**WARNING: {warning}.**", ""]
+    lines += [
         f"{meta['samples']} test samples, target = {meta['target']}, seed {meta['seed']}; "
         f"model test accuracy {model['test_accuracy']:.3f}. "
         "Cells: mean [95% bootstrap CI]; best per metric in bold.",
         "",
         summary_markdown(result.summary) if len(result.summary) else "(no scores)",
     ]
-    if model["too_weak"]:
-        lines += ["", f"**WARNING: model accuracy is below min_accuracy={model['min_accuracy']}.**"]
     if meta["nan_scores"]:
         counts = ", ".join(f"{k}: {v}" for k, v in meta["nan_scores"].items())
         lines += ["", f"Undefined (NaN) scores, left out of the means: {counts}."]
@@ -430,14 +454,15 @@ def write_plots(folder: Path, result: RunResult) -> None:
             higher_is_better=info.higher_is_better,
             path=folder / f"curves_{metric}.png",
         )
-    if result.attributions and result.inputs.dim() == 3:
+    if result.attributions:
         shown = slice(0, GALLERY_SAMPLES)
-        plot_signal_gallery(
+        plot_gallery(
             result.inputs[shown],
             {name: a[shown] for name, a in result.attributions.items()},
             result.labels[shown],
             result.targets[shown],
             folder / "gallery.png",
+            masks=None if result.masks is None else result.masks[shown],
         )
 
 
