@@ -42,7 +42,7 @@ class TrainedModel:
 
     model: nn.Module
     test_accuracy: float
-    val_accuracy: float  # NaN for a loaded checkpoint
+    val_accuracy: float | None  # None for a loaded checkpoint
     epochs_trained: int  # 0 for a loaded checkpoint
     train_seconds: float
     cached: bool
@@ -124,7 +124,7 @@ def load_checkpoint(
     """The model with the weights of a local state dict (or a dict holding one under
     "state_dict"), loaded with `weights_only=True` so the file cannot run code; its test
     accuracy is measured on the dataset."""
-    path = Path(checkpoint).expanduser()
+    path = Path(checkpoint).expanduser().resolve()
     if not path.is_file():
         raise XaibenchError(f"checkpoint {path} does not exist; set model.checkpoint=<file>")
     try:
@@ -150,7 +150,7 @@ def load_checkpoint(
     return TrainedModel(
         model=model,
         test_accuracy=accuracy(model, dataset.x_test, dataset.y_test),
-        val_accuracy=float("nan"),
+        val_accuracy=None,
         epochs_trained=0,
         train_seconds=0.0,
         cached=False,
