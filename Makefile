@@ -33,6 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_methods.py
 	$(BIN)/python benchmarks/bench_metrics.py
 
 clean:

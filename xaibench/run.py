@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from xaibench.cache import Cache, spec_digest, tensor_digest
 from xaibench.checks import TARGET_MODES
 from xaibench.counting import count_forwards
-from xaibench.data import DATASETS, Dataset, load_dataset
+from xaibench.data import Dataset, check_dataset_params, load_dataset
 from xaibench.files import atomic_write, atomic_write_text
 from xaibench.methods import METHODS, explain
 from xaibench.metrics import METRICS, MetricResult, evaluate_many
@@ -34,7 +34,7 @@ from xaibench.models import MODELS, get_model
 from xaibench.progress import progress
 from xaibench.provenance import device_info, git_state, resolve_device, versions
 from xaibench.registry import XaibenchError, check_params, context_for, default_params
-from xaibench.report.plots import plot_curves, plot_signal_gallery
+from xaibench.report.plots import plot_curves, plot_gallery
 from xaibench.report.summary import (
     control_failures,
     control_sentence,
@@ -45,7 +45,9 @@ from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 GALLERY_SAMPLES = 6
-MODEL_KEYS = ("name", "train", "seed")  # the other keys of `model` are architecture params
+# The keys of `model` that are not architecture params: `checkpoint` loads local weights
+# instead of training.
+MODEL_KEYS = ("name", "train", "seed", "checkpoint")
 # A method or metric entry may run a registered function under another label, so that one run
 # can hold two variants, e.g. `method.gradcam_relu: {uses: gradcam, layer: features.9}`.
 USES_KEY = "uses"
@@ -66,6 +68,7 @@ class RunResult:
     labels: torch.Tensor  # kept for plots
     targets: torch.Tensor
     attributions: dict[str, torch.Tensor] = field(default_factory=dict)
+    masks: torch.Tensor | None = None  # ground truth of the explained inputs, where known
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class Settings:
     model_params: dict
     model_train: dict
     model_seed: int
+    model_checkpoint: str | None
     methods: dict[str, dict]  # label -> settings
     metrics: dict[str, dict]
     method_names: dict[str, str]  # label -> registered name (the label itself, or `uses`)
@@ -109,7 +113,7 @@ def read_settings(cfg: DictConfig) -> Settings:
     if int(plain["samples"]) < 1:
         raise XaibenchError(f"samples={plain['samples']} must be at least 1")
     dataset_name = dataset.pop("name")
-    check_params(DATASETS[dataset_name].build, dataset, "dataset", dataset_name, skip=0)
+    check_dataset_params(dataset_name, dataset)
     model_params = {k: v for k, v in model.items() if k not in MODEL_KEYS}
     check_params(MODELS[model["name"]].build, model_params, "model", model["name"], skip=2)
     for label, params in methods.items():
@@ -133,6 +137,7 @@ def read_settings(cfg: DictConfig) -> Settings:
         model_params=model_params,
         model_train=model.get("train") or {},
         model_seed=int(model.get("seed", plain["seed"])),
+        model_checkpoint=model.get("checkpoint"),
         methods=methods,
         metrics=metrics,
         method_names=method_names,
@@ -197,8 +202,13 @@ def select_samples(model: torch.nn.Module, data: Dataset, settings: Settings) ->
 
 
 def run_context(data: Dataset, samples: Samples) -> dict:
-    """What methods and metrics may ask for by parameter name (see registry.CONTEXT_PARAMS)."""
-    return {"background": data.x_train}
+    """What methods and metrics may ask for by parameter name (see registry.CONTEXT_PARAMS):
+    the training inputs, and the explained samples' ground-truth masks where the dataset has
+    them (on the samples' device)."""
+    context = {"background": data.x_train}
+    if data.masks_test is not None:
+        context["masks"] = data.masks_test[samples.index].to(samples.inputs.device)
+    return context
 
 
 def explain_all(
@@ -347,16 +357,13 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         trained = get_model(
             settings.model, settings.model_params, settings.model_train, data, data_spec,
             settings.model_seed, settings.cache, settings.device, settings.progress,
+            settings.model_checkpoint,
         )  # fmt: skip
         record["cached"] = trained.cached
     model = trained.model
     weak_model = trained.test_accuracy < settings.min_accuracy
     if weak_model:
-        log.warning(
-            "MODEL TOO WEAK TO EXPLAIN: test accuracy %.3f is below min_accuracy=%.3f; its "
-            "explanations say little about a working classifier",
-            trained.test_accuracy, settings.min_accuracy,
-        )  # fmt: skip
+        log.warning(weak_model_warning(trained.test_accuracy, settings.min_accuracy))
 
     samples = select_samples(model, data, settings)
     keys = CacheKeys(trained.key, samples, run_context(data, samples))
@@ -405,9 +412,12 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         "samples": len(samples.index),
         "target": settings.target,
         "dataset": {"name": settings.dataset, "spec": data_spec, "cached": data_cached,
-                    "train_size": len(data.x_train), "test_size": len(data.x_test)},
+                    "train_size": len(data.x_train), "test_size": len(data.x_test),
+                    "preparation": data.preparation, "masks": data.masks_test is not None},
+        "explained": explained_subset(samples, data),
         "model": {"name": settings.model, "key": trained.key, "cached": trained.cached,
-                  "seed": settings.model_seed, "test_accuracy": trained.test_accuracy,
+                  "seed": settings.model_seed, "checkpoint": trained.checkpoint,
+                  "test_accuracy": trained.test_accuracy,
                   "val_accuracy": trained.val_accuracy, "epochs_trained": trained.epochs_trained,
                   "train_seconds": round(trained.train_seconds, 3),
                   "min_accuracy": settings.min_accuracy, "too_weak": weak_model},
@@ -422,8 +432,28 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
     }  # fmt: skip
     return RunResult(
         scores, curves, summary, meta, samples.inputs, samples.labels, samples.targets,
-        attributions,
+        attributions, keys.context.get("masks"),
     )  # fmt: skip
+
+
+def weak_model_warning(accuracy: float, floor: float) -> str:
+    return (
+        f"MODEL TOO WEAK TO EXPLAIN: test accuracy {accuracy:.3f} is below min_accuracy={floor}; "
+        "its explanations say little about a working classifier (train longer, or lower "
+        "min_accuracy knowingly)"
+    )
+
+
+def explained_subset(samples: Samples, data: Dataset) -> dict:
+    """Which test inputs were explained: the first `count` of the test split (its order is the
+    dataset's, shuffled where the source is sorted by class), with their classes."""
+    classes = samples.labels.cpu().bincount(minlength=data.num_classes)
+    return {
+        "selection": "first",
+        "count": len(samples.index),
+        "of": len(data.x_test),
+        "per_class": classes.tolist(),
+    }
 
 
 def _tables(
@@ -505,9 +535,11 @@ def write_run(folder: Path, result: RunResult) -> None:
 def summary_text(result: RunResult) -> str:
     meta = result.meta
     model = meta["model"]
-    lines = [
-        f"# {meta['experiment']}: {meta['dataset']['name']} / {model['name']}",
-        "",
+    lines = [f"# {meta['experiment']}: {meta['dataset']['name']} / {model['name']}", ""]
+    if model["too_weak"]:
+        warning = weak_model_warning(model["test_accuracy"], model["min_accuracy"])
+        lines += [f"**WARNING: {warning}.**", ""]
+    lines += [
         f"{meta['samples']} test samples, target = {meta['target']}, seed {meta['seed']}; "
         f"model test accuracy {model['test_accuracy']:.3f}. "
         "Cells: mean [95% bootstrap CI]; best per metric in bold.",
@@ -516,8 +548,6 @@ def summary_text(result: RunResult) -> str:
         "",
         control_sentence(control_failures(result.scores)),
     ]
-    if model["too_weak"]:
-        lines += ["", f"**WARNING: model accuracy is below min_accuracy={model['min_accuracy']}.**"]
     if meta["nan_scores"]:
         counts = ", ".join(f"{k}: {v}" for k, v in meta["nan_scores"].items())
         lines += ["", f"Undefined (NaN) scores, left out of the means: {counts}."]
@@ -552,14 +582,15 @@ def write_plots(folder: Path, result: RunResult) -> None:
             higher_is_better=info.higher_is_better,
             path=folder / f"curves_{metric}.png",
         )
-    if result.attributions and result.inputs.dim() == 3:
+    if result.attributions:
         shown = slice(0, GALLERY_SAMPLES)
-        plot_signal_gallery(
+        plot_gallery(
             result.inputs[shown],
             {name: a[shown] for name, a in result.attributions.items()},
             result.labels[shown],
             result.targets[shown],
             folder / "gallery.png",
+            masks=None if result.masks is None else result.masks[shown],
         )
 
 

@@ -1,6 +1,6 @@
-"""Models: architectures by name (`nets`) and the train-once cache (`zoo`)."""
+"""Models: architectures by name (`nets`, `custom`) and the train-once cache (`zoo`)."""
 
-from xaibench.models import nets  # noqa: F401  (registers the architectures)
+from xaibench.models import custom, nets  # noqa: F401  (register the architectures)
 from xaibench.models.registry import MODELS, ModelInfo, register_model
 from xaibench.models.zoo import TrainConfig, TrainedModel, accuracy, get_model
 

@@ -6,18 +6,20 @@ architecture and its parameters, the training settings and the seed.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from xaibench.cache import Cache
+from xaibench.cache import Cache, spec_digest
 from xaibench.data import Dataset
 from xaibench.models.registry import MODELS
-from xaibench.registry import check_params, default_params
+from xaibench.registry import XaibenchError, check_params, default_params
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,17 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainedModel:
+    """A model ready to explain. `key` names its weights: the cache key of a trained model, or
+    the digest of the checkpoint it was loaded from."""
+
     model: nn.Module
     test_accuracy: float
-    val_accuracy: float
-    epochs_trained: int
+    val_accuracy: float | None  # None for a loaded checkpoint
+    epochs_trained: int  # 0 for a loaded checkpoint
     train_seconds: float
     cached: bool
     key: str
+    checkpoint: str | None = None
 
 
 def get_model(
@@ -54,15 +60,19 @@ def get_model(
     cache: Cache,
     device: torch.device,
     progress: bool = True,
+    checkpoint: str | None = None,
 ) -> TrainedModel:
-    """The trained model in eval mode on `device`, from the cache or trained now."""
+    """The model in eval mode on `device`: loaded from `checkpoint` (a local state dict) when
+    given, else trained on `dataset` once per setting and cached."""
     info = MODELS[name]
     check_params(info.build, params, "model", name, skip=2)
     config = TrainConfig(**train)
     input_shape = tuple(dataset.x_train.shape[1:])
 
     def build() -> nn.Module:
-        return info.build(input_shape, dataset.num_classes, **params)
+        model = info.build(input_shape, dataset.num_classes, **params)
+        check_output_shape(model, dataset, name)
+        return model
 
     spec = {
         "model": name,
@@ -71,6 +81,8 @@ def get_model(
         "seed": seed,
         "data": dataset_spec,
     }
+    if checkpoint:
+        return load_checkpoint(build, checkpoint, spec, dataset, device)
 
     def train_now() -> dict:
         return train_model(
@@ -89,6 +101,61 @@ def get_model(
         train_seconds=entry["train_seconds"],
         cached=cached,
         key=cache.path("models", spec).stem,
+    )
+
+
+def check_output_shape(model: nn.Module, dataset: Dataset, name: str) -> None:
+    """One forward pass of one training input must give one logit per class."""
+    with torch.inference_mode():
+        was_training = model.training
+        shape = tuple(model.eval()(dataset.x_train[:1].float()).shape)
+        model.train(was_training)
+    if shape != (1, dataset.num_classes):
+        raise XaibenchError(
+            f"model {name} maps an input of shape {tuple(dataset.x_train.shape[1:])} to outputs "
+            f"of shape {shape[1:]}, but dataset {dataset.name} needs ({dataset.num_classes},): "
+            "one logit per class"
+        )
+
+
+def load_checkpoint(
+    build, checkpoint: str, spec: dict, dataset: Dataset, device: torch.device
+) -> TrainedModel:
+    """The model with the weights of a local state dict (or a dict holding one under
+    "state_dict"), loaded with `weights_only=True` so the file cannot run code; its test
+    accuracy is measured on the dataset."""
+    path = Path(checkpoint).expanduser().resolve()
+    if not path.is_file():
+        raise XaibenchError(f"checkpoint {path} does not exist; set model.checkpoint=<file>")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise XaibenchError(
+            f"checkpoint {path} cannot be read with weights_only=True ({type(error).__name__}); "
+            "save the weights with torch.save(model.state_dict(), path)"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    model = build()
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        detail = str(error).strip().splitlines()
+        raise XaibenchError(
+            f"checkpoint {path} does not match model {spec['model']}: "
+            f"{' '.join(line.strip() for line in detail)}"
+        ) from None
+    model.to(device).eval()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return TrainedModel(
+        model=model,
+        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test),
+        val_accuracy=None,
+        epochs_trained=0,
+        train_seconds=0.0,
+        cached=False,
+        key=spec_digest({"checkpoint": digest, "model": spec["model"], "params": spec["params"]}),
+        checkpoint=str(path),
     )
 
 

@@ -58,46 +58,90 @@ def plot_curves(
     return save(fig, path)
 
 
-def plot_signal_gallery(
+MASK_COLOR = "lime"  # ground-truth outlines: visible on both colormaps and on greys
+
+
+def plot_gallery(
     inputs: Tensor,
     attributions: dict[str, Tensor],
     labels: Tensor,
     targets: Tensor,
     path: Path,
+    masks: Tensor | None = None,
 ) -> Path:
-    """Rows: samples; columns: methods. Each panel draws the signal over its attribution map.
+    """Rows: samples. Columns: the input, then each method's map (summed over channels).
 
-    Maps are scaled per sample for display only (never across the batch). Signed maps use a
-    diverging colormap centred on zero; non-negative maps a sequential one.
+    Signals are drawn as a line over the map; images as the picture, then the maps. Maps are
+    scaled per sample for display only (never across the batch). A method whose maps have
+    negative values gets a diverging colormap centred on zero, one with non-negative maps a
+    sequential one. Where `masks` (the ground truth, (N, L) or (N, H, W)) is given, its outline
+    is drawn on every panel.
     """
     methods = list(attributions)
-    rows, cols = len(inputs), len(methods)
-    fig = Figure(figsize=(2.4 * cols, 1.3 * rows))
+    rows, cols = len(inputs), len(methods) + 1
+    is_image = inputs.dim() == 4
+    fig = Figure(figsize=(1.9 * cols, 1.9 * rows) if is_image else (2.4 * cols, 1.3 * rows))
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    signed = {m: bool((attributions[m] < 0).any()) for m in methods}
     for r in range(rows):
-        signal = inputs[r].sum(0).cpu().numpy()
-        for c, method in enumerate(methods):
-            ax = axes[r, c]
-            amap = attributions[method][r].sum(0).cpu().numpy()
-            signed = bool((amap < 0).any())
-            scale = np.abs(amap).max() or 1.0
-            low, high = signal.min(), signal.max()
-            pad = 0.1 * (high - low or 1.0)
-            ax.imshow(
-                amap[None, :] / scale,
-                aspect="auto",
-                cmap="RdBu_r" if signed else "Reds",
-                vmin=-1 if signed else 0,
-                vmax=1,
-                extent=(-0.5, len(amap) - 0.5, low - pad, high + pad),
-            )
-            ax.plot(signal, color="black", linewidth=1)
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(method, fontsize="small")
-            if c == 0:
-                ax.set_ylabel(
-                    f"label {labels[r].item()}\ntarget {targets[r].item()}", fontsize="x-small"
-                )
+        mask = None if masks is None else masks[r].cpu().numpy()
+        draw = _draw_image_panel if is_image else _draw_signal_panel
+        draw(axes[r, 0], inputs[r], None, False, mask)
+        for c, method in enumerate(methods, start=1):
+            draw(axes[r, c], inputs[r], attributions[method][r], signed[method], mask)
+        axes[r, 0].set_ylabel(
+            f"label {labels[r].item()}\ntarget {targets[r].item()}", fontsize="x-small"
+        )
+    for c, title in enumerate(["input", *methods]):
+        axes[0, c].set_title(title, fontsize="small")
     fig.tight_layout()
     return save(fig, path)
+
+
+def _display_map(attribution: Tensor, signed: bool) -> dict:
+    """imshow arguments for one map: summed over channels, scaled to [-1, 1] or [0, 1]."""
+    amap = attribution.sum(0).detach().cpu().numpy()
+    scale = np.abs(amap).max() or 1.0
+    return {
+        "X": amap / scale,
+        "cmap": "RdBu_r" if signed else "Reds",
+        "vmin": -1 if signed else 0,
+        "vmax": 1,
+    }
+
+
+def _draw_signal_panel(ax, signal: Tensor, attribution: Tensor | None, signed: bool, mask) -> None:
+    line = signal.sum(0).detach().cpu().numpy()
+    low, high = line.min(), line.max()
+    pad = 0.1 * (high - low or 1.0)
+    if attribution is not None:
+        shown = _display_map(attribution, signed)
+        shown["X"] = shown["X"][None, :]
+        ax.imshow(**shown, aspect="auto", extent=(-0.5, len(line) - 0.5, low - pad, high + pad))
+    ax.plot(line, color="black", linewidth=1)
+    ax.set(xlim=(-0.5, len(line) - 0.5), ylim=(low - pad, high + pad), yticks=[])
+    if mask is not None:
+        for start, stop in _runs(mask):
+            ax.axvspan(start - 0.5, stop - 0.5, fill=False, edgecolor=MASK_COLOR, linewidth=1.2)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of every run of True values in a 1D bool array, stop exclusive."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+def _draw_image_panel(ax, image: Tensor, attribution: Tensor | None, signed: bool, mask) -> None:
+    if attribution is None:
+        picture = image.detach().cpu().numpy()
+        # Inputs are often standardised: stretch each image to [0, 1] for display only.
+        picture = (picture - picture.min()) / (np.ptp(picture) or 1.0)
+        if picture.shape[0] == 3:
+            ax.imshow(picture.transpose(1, 2, 0))
+        else:
+            ax.imshow(picture.mean(0), cmap="gray")
+    else:
+        ax.imshow(**_display_map(attribution, signed))
+    if mask is not None and mask.any():
+        ax.contour(mask.astype(float), levels=[0.5], colors=MASK_COLOR, linewidths=0.8)
+    ax.set(xticks=[], yticks=[])

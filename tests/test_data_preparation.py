@@ -1,0 +1,120 @@
+"""Settings every dataset takes (limits, normalisation), the dataset spec and the cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from xaibench.cache import Cache
+from xaibench.data import DATASETS, Dataset, Preparation, load_dataset, register_dataset
+from xaibench.data.preparation import prepare
+from xaibench.registry import XaibenchError
+
+from .test_configs import compose_config
+
+
+def toy(masks: bool = True) -> Dataset:
+    gen = torch.Generator().manual_seed(0)
+    return Dataset(
+        name="toy",
+        x_train=torch.randint(0, 256, (10, 3, 4, 4), generator=gen, dtype=torch.uint8),
+        y_train=torch.arange(10) % 2,
+        x_test=torch.randint(0, 256, (6, 3, 4, 4), generator=gen, dtype=torch.uint8),
+        y_test=torch.arange(6) % 2,
+        num_classes=2,
+        masks_test=torch.rand(6, 4, 4, generator=gen) > 0.5 if masks else None,
+    )
+
+
+def test_limits_keep_the_first_inputs_of_each_split_with_their_masks():
+    data = toy()
+    limited = prepare(data, Preparation(normalize="none", train_limit=4, test_limit=3))
+    assert torch.equal(limited.x_train, data.x_train[:4].float() / 255)
+    assert torch.equal(limited.y_train, data.y_train[:4])
+    assert torch.equal(limited.x_test, data.x_test[:3].float() / 255)
+    assert torch.equal(limited.masks_test, data.masks_test[:3])
+    assert limited.preparation["train_size"] == 4
+    assert limited.preparation["test_size"] == 3
+
+
+def test_standard_normalisation_uses_the_training_statistics_for_both_splits():
+    data = toy(masks=False)
+    prepared = prepare(data, Preparation(normalize="standard", train_limit=8))
+    x_train = data.x_train[:8].double() / 255
+    mean = x_train.mean(dim=(0, 2, 3))
+    std = x_train.std(dim=(0, 2, 3))
+    # Per channel, the training inputs have mean 0 and standard deviation 1 ...
+    assert prepared.x_train.mean(dim=(0, 2, 3)).abs().max() < 1e-6
+    assert torch.allclose(prepared.x_train.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-5)
+    # ... and the test inputs are shifted and scaled by the same numbers.
+    expected = (data.x_test.double() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    assert torch.allclose(prepared.x_test.double(), expected, atol=1e-5)
+    assert prepared.preparation["mean"] == pytest.approx(mean.tolist(), abs=1e-6)
+    assert prepared.preparation["std"] == pytest.approx(std.tolist(), abs=1e-6)
+    assert prepared.masks_test is None
+
+
+def test_no_normalisation_leaves_float_inputs_untouched():
+    data = Dataset("toy", torch.randn(4, 1, 5), torch.zeros(4).long(), torch.randn(2, 1, 5),
+                   torch.zeros(2).long(), 1)  # fmt: skip
+    prepared = prepare(data, Preparation(normalize="none"))
+    assert torch.equal(prepared.x_train, data.x_train)
+    assert torch.equal(prepared.x_test, data.x_test)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"normalize": "minmax"}, "unknown normalize 'minmax'; valid choices: none, standard"),
+        ({"train_limit": 0}, "train_limit=0 must be a positive integer or null"),
+        ({"test_limit": 2.5}, "test_limit=2.5 must be a positive integer or null"),
+        ({"nosuch": 1}, "unknown parameter 'nosuch' for dataset 'toy_counter'; valid parameters: "
+                        "count, normalize, train_limit, test_limit"),
+    ],
+)  # fmt: skip
+def test_bad_settings_fail_in_one_line(settings, message, counted_dataset, tmp_path):
+    with pytest.raises(XaibenchError) as error:
+        load_dataset("toy_counter", settings, Cache(tmp_path))
+    assert str(error.value) == message
+
+
+@pytest.fixture
+def counted_dataset(monkeypatch):
+    """A registered dataset that counts how often it is built."""
+    monkeypatch.setattr(DATASETS, "_entries", dict(DATASETS._entries))
+    builds = []
+
+    @register_dataset("toy_counter", description="test", citation="test")
+    def toy_counter(count: int = 6) -> dict:
+        builds.append(count)
+        x = torch.arange(count * 2, dtype=torch.float32).view(count, 1, 2)
+        return {"x_train": x, "y_train": torch.zeros(count).long(), "x_test": x[:3],
+                "y_test": torch.zeros(3).long(), "num_classes": 1}  # fmt: skip
+
+    return builds
+
+
+def test_the_cache_holds_raw_data_once_and_the_spec_names_what_the_model_sees(
+    counted_dataset, tmp_path
+):
+    cache = Cache(tmp_path)
+    _, full_spec, cached = load_dataset("toy_counter", {}, cache)
+    assert not cached
+    limited, limited_spec, cached = load_dataset("toy_counter", {"train_limit": 2}, cache)
+    assert cached  # the raw data was reused ...
+    assert counted_dataset == [6]
+    assert len(limited.x_train) == 2
+    assert full_spec != limited_spec  # ... but a model trained on it gets another key
+    assert full_spec == {
+        "dataset": "toy_counter", "version": 1, "count": 6,
+        "normalize": "standard", "train_limit": None, "test_limit": None,
+    }  # fmt: skip
+    load_dataset("toy_counter", {"count": 8}, cache)
+    assert counted_dataset == [6, 8]
+
+
+def test_each_dataset_has_a_default_normalisation_in_its_config():
+    for name in DATASETS:
+        cfg = compose_config(f"dataset={name}")
+        assert cfg.dataset.normalize == DATASETS[name].normalize, name
+    assert DATASETS["mnist1d"].normalize == "none"  # the generator standardises already
