@@ -35,6 +35,15 @@ def test_every_registered_name_has_a_config_and_vice_versa(group, registry):
     assert options(group) == registry.names()
 
 
+@pytest.mark.parametrize("setup", options("setup"))
+def test_a_setup_chooses_a_dataset_and_its_model(setup):
+    cfg = compose_config(f"setup={setup}")
+    assert (cfg.dataset.name, cfg.model.name) == {
+        "mnist1d": ("mnist1d", "mnist1d_cnn"),
+        "shapes": ("shapes", "cnn2d"),
+    }[setup]
+
+
 def test_every_method_and_metric_config_holds_only_valid_settings(tmp_path):
     cfg = compose_config(
         f"method=[{','.join(METHODS.names())}]",
@@ -57,9 +66,21 @@ def shared_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_runs_in_debug_mode(experiment, shared_cache):
-    cfg = compose_config(f"experiment={experiment}", "debug=fast", f"cache_dir={shared_cache}")
+def swept_setups(experiment: str) -> list[str]:
+    """The `setup` values (dataset with model) an experiment's own sweep runs, if it sweeps."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", [f"experiment={experiment}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.get("params") or {}
+    return str(params["setup"]).split(",") if "setup" in params else [None]
+
+
+EXPERIMENT_SETUPS = [(e, setup) for e in EXPERIMENTS for setup in swept_setups(e)]
+
+
+@pytest.mark.parametrize(("experiment", "setup"), EXPERIMENT_SETUPS)
+def test_every_experiment_runs_in_debug_mode(experiment, setup, shared_cache):
+    overrides = [f"experiment={experiment}", "debug=fast", f"cache_dir={shared_cache}"]
+    cfg = compose_config(*overrides, *([f"setup={setup}"] if setup else []))
     result = run(cfg)
     assert result.meta["errors"] == []
     methods, metrics = list(cfg.method), list(cfg.metric)

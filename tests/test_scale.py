@@ -121,6 +121,7 @@ def test_joblib_sweep_shares_one_model_per_seed_and_a_rerun_skips_finished_jobs(
     sweep = tmp_path / "sweep"
     args = [
         "-m", "debug=fast", "seed=0,1", "method=saliency,gradcam", "hydra/launcher=joblib",
+        "sweep_report=false",  # the test runs the report command itself
         "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
     first = xaibench_cli(*args, cache=tmp_path / "cache")
@@ -171,6 +172,10 @@ def test_submitit_local_launcher_runs_the_cluster_code_path(tmp_path):
     (job,) = sweep.glob("*/scores.parquet")
     assert len(pd.read_parquet(job)) == 16
     assert list(sweep.glob(".submitit/*/*_log.out")), "submitit wrote its job logs"
+    # The sweep ended with its report, written in the launching process (sweep_report.py).
+    board = pd.read_csv(sweep / "report" / "leaderboard.csv")
+    assert board[["method", "metric", "n"]].values.tolist() == [["saliency", "deletion", 16]]
+    assert (sweep / "report" / "report.html").exists()
 
 
 def test_a_failing_method_is_recorded_and_the_others_still_run(tmp_path):

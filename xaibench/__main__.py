@@ -14,7 +14,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from xaibench.registry import UnknownNameError
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("experiment", "dataset", "model", "method", "metric", "debug")
+GROUPS = ("experiment", "setup", "dataset", "model", "method", "metric", "debug")
 
 
 def options(group: str) -> list[str]:

@@ -599,7 +599,7 @@ def _metric_defaults(metric: str) -> dict:
 
 
 # Settings that change neither the numbers nor what a run computes.
-NOT_RESULT_SETTINGS = ("progress", "cache_dir", "reuse")
+NOT_RESULT_SETTINGS = ("progress", "cache_dir", "reuse", "sweep_report")
 
 
 def completed_run(folder: Path, cfg: DictConfig) -> bool:
