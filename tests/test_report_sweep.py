@@ -18,7 +18,7 @@ METHODS = {"saliency", "input_x_gradient", "integrated_gradients", "gradcam", "r
 def test_report_of_a_three_seed_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     ran = subprocess.run(
-        [sys.executable, "-m", "xaibench", "-m", "seed=0,1,2", "debug=fast",
+        [sys.executable, "-m", "xaibench", "-m", "seed=0,1,2", "debug=fast", "sweep_report=false",
          f"hydra.sweep.dir={sweep}", f"cache_dir={tmp_path / 'cache'}"],
         capture_output=True, text=True, cwd=ROOT, timeout=1800,
     )  # fmt: skip
