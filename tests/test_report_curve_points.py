@@ -53,7 +53,12 @@ def test_a_chosen_point_and_an_unknown_one():
     intervals, _ = curve_point_statistics(table, "cascading", 1, SETTINGS)
     first = table[table["x"] == 1].groupby("method")["value"].mean()
     np.testing.assert_allclose(intervals.set_index("method")["mean"], first, rtol=1e-12)
-    with pytest.raises(XaibenchError, match="no curve point at x=9; valid x: 1, 2, 3, 4, 5, last"):
+    every, tests = curve_point_statistics(table, "cascading", "all", SETTINGS)
+    assert sorted(every["x"].unique()) == [1, 2, 3, 4, 5] and len(every) == 5 * 3
+    assert len(tests) == 5 * 3
+    with pytest.raises(
+        XaibenchError, match="no curve point at x=9; valid x: 1, 2, 3, 4, 5, last, all"
+    ):
         curve_point_statistics(table, "cascading", 9, SETTINGS)
     with pytest.raises(XaibenchError, match="metrics with curves: cascading"):
         curve_point_statistics(table, "deletion", "last", SETTINGS)

@@ -7,7 +7,7 @@ the runs' curves and computes on it what the leaderboard computes on scores: per
 model, each method's mean with its interval (`stats.mean_intervals`, paired over samples) and
 Holm-corrected two-sided Wilcoxon tests between every pair of methods.
 
-    python -m xaibench.report.curve_points SWEEP_FOLDER --metric cascading [--x last] [--out DIR]
+    python -m xaibench.report.curve_points SWEEP --metric cascading [--x last|all|X] [--out DIR]
 """
 
 from __future__ import annotations
@@ -25,22 +25,24 @@ from xaibench.report.stats import block_matrix, mean_intervals, pairwise_wilcoxo
 GROUP = ["dataset", "model"]
 
 
-def point_of(curves: pd.DataFrame, x: str | float) -> float:
-    """The x value asked for: "last" is the curve's largest x (the full randomisation), which
-    differs between models with different numbers of layers."""
+def points_of(curves: pd.DataFrame, x: str | float) -> list[float]:
+    """The x values asked for: "last" is the curve's largest x (the full randomisation), which
+    differs between models with different numbers of layers; "all" is every x."""
     if x == "last":
-        return float(curves["x"].max())
+        return [float(curves["x"].max())]
+    if x == "all":
+        return sorted(float(v) for v in curves["x"].unique())
     value = float(x)
     if not (curves["x"] == value).any():
         valid = ", ".join(f"{v:g}" for v in sorted(curves["x"].unique()))
-        raise XaibenchError(f"no curve point at x={value:g}; valid x: {valid}, last")
-    return value
+        raise XaibenchError(f"no curve point at x={value:g}; valid x: {valid}, last, all")
+    return [value]
 
 
 def curve_point_statistics(
     curves: pd.DataFrame, metric: str, x: str | float = "last", settings: Settings | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(intervals, pairwise tests) at one curve point, per dataset and model.
+    """(intervals, pairwise tests) at the curve point(s) `x`, per dataset and model.
 
     intervals: dataset, model, x, method, mean, ci_low, ci_high, n (finite values);
     pairwise tests: dataset, model, x, method_a, method_b, p_holm.
@@ -52,31 +54,41 @@ def curve_point_statistics(
         raise XaibenchError(f"no curves of metric {metric!r}; metrics with curves: {found}")
     intervals, tests = [], []
     for (dataset, model), group in chosen.groupby(GROUP, sort=False):
-        at = point_of(group, x)
-        matrix = block_matrix(group[group["x"] == at])
-        table = mean_intervals(
-            matrix, settings.confidence, settings.resamples, settings.seed, settings.across_models
-        )
-        table["n"] = matrix.notna().sum()
-        intervals.append(table.rename_axis("method").reset_index().assign(
-            dataset=dataset, model=model, x=at))  # fmt: skip
-        p = pairwise_wilcoxon(matrix)
-        methods = list(p.columns)
-        tests += [
-            {"dataset": dataset, "model": model, "x": at, "method_a": a, "method_b": b,
-             "p_holm": p.loc[a, b]}
-            for i, a in enumerate(methods) for b in methods[i + 1:]
-        ]  # fmt: skip
+        for at in points_of(group, x):
+            table, pairs = point_statistics(group[group["x"] == at], settings)
+            where = {"dataset": dataset, "model": model, "x": at}
+            intervals.append(table.assign(**where))
+            tests.append(pairs.assign(**where))
     first = [*GROUP, "x", "method"]
     result = pd.concat(intervals, ignore_index=True)
-    return result[first + [c for c in result.columns if c not in first]], pd.DataFrame(tests)
+    tests = pd.concat(tests, ignore_index=True)
+    ordered = result[first + [c for c in result.columns if c not in first]]
+    return ordered, tests[[*GROUP, "x", "method_a", "method_b", "p_holm"]]
+
+
+def point_statistics(point: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Intervals (method, mean, ci_low, ci_high, n) and pairwise tests (method_a, method_b,
+    p_holm) of one model group's curve values at one x."""
+    matrix = block_matrix(point)
+    table = mean_intervals(
+        matrix, settings.confidence, settings.resamples, settings.seed, settings.across_models
+    )
+    table["n"] = matrix.notna().sum()
+    p = pairwise_wilcoxon(matrix)
+    methods = list(p.columns)
+    pairs = [
+        {"method_a": a, "method_b": b, "p_holm": p.loc[a, b]}
+        for i, a in enumerate(methods)
+        for b in methods[i + 1 :]
+    ]
+    return table.rename_axis("method").reset_index(), pd.DataFrame(pairs)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", type=Path, help="run or sweep folders")
     parser.add_argument("--metric", required=True, help="metric label with curves")
-    parser.add_argument("--x", default="last", help="curve point: an x value or 'last'")
+    parser.add_argument("--x", default="last", help="curve point: an x value, 'last' or 'all'")
     parser.add_argument("--out", type=Path, help="also write <metric>_at_<x>[_tests].csv here")
     args = parser.parse_args(argv)
     try:
