@@ -15,6 +15,7 @@ import xaibench
 from tests.conftest import LinearSignalModel
 from tests.test_metric_helpers import ssim_reference
 from xaibench.methods import METHODS, MethodInfo
+from xaibench.metrics import METRICS
 from xaibench.metrics.randomisation import other_classes, randomisable_layers
 
 
@@ -199,6 +200,17 @@ def test_the_layer_order_starts_at_the_output(cnn1d):
 
 
 # --- random logit (Sixt et al. 2020) -----------------------------------------------------------
+
+
+def test_curve_labels_name_the_randomisation_mode_and_the_similarity():
+    info = METRICS["model_randomisation"]
+    x_label, y_label = info.curve_labels({"mode": "independent"})
+    assert "independent" in x_label and "cascading" not in x_label
+    assert y_label.startswith("spearman")  # the default fills what the run did not record
+    assert info.curve_labels({"similarity": "ssim"}) == (
+        "layer k, counted from the output (cascading randomisation)",
+        "ssim similarity to the original map",
+    )
 
 
 def test_other_class_is_never_the_target_and_is_fixed_per_class():

@@ -33,7 +33,7 @@ from xaibench.metrics import METRICS, MetricResult, evaluate_many
 from xaibench.models import MODELS, get_model
 from xaibench.progress import progress
 from xaibench.provenance import device_info, git_state, resolve_device, versions
-from xaibench.registry import XaibenchError, check_params, context_for, default_params
+from xaibench.registry import XaibenchError, check_params, context_for
 from xaibench.report.plots import plot_curves, plot_gallery
 from xaibench.report.summary import (
     control_failures,
@@ -571,14 +571,13 @@ def stage_table(stages: dict[str, dict]) -> str:
 
 def write_plots(folder: Path, result: RunResult) -> None:
     for metric in result.curves["metric"].unique():
-        name = result.meta["metric_names"][metric]
-        info = METRICS[name]
-        params = {**_metric_defaults(name), **result.meta["metrics"][metric]}
+        info = METRICS[result.meta["metric_names"][metric]]
+        x_label, y_label = info.curve_labels(result.meta["metrics"][metric])
         plot_curves(
             result.curves,
             metric,
-            x_label=info.curve_x_label,
-            y_label=info.curve_y_label.format(**params),
+            x_label=x_label,
+            y_label=y_label,
             higher_is_better=info.higher_is_better,
             path=folder / f"curves_{metric}.png",
         )
@@ -592,10 +591,6 @@ def write_plots(folder: Path, result: RunResult) -> None:
             folder / "gallery.png",
             masks=None if result.masks is None else result.masks[shown],
         )
-
-
-def _metric_defaults(metric: str) -> dict:
-    return default_params(METRICS[metric].fn, skip=4)
 
 
 # Settings that change neither the numbers nor what a run computes.

@@ -59,7 +59,8 @@ def randomise(module: nn.Module, seed: int) -> None:
     "(independent); the score is the mean over the randomisation steps.",
     citation="Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. Sanity Checks for Saliency "
     "Maps. NeurIPS 2018",
-    curve_x_label="layers randomised from the top (cascading) or layer randomised (independent)",
+    # cascading: layers 1..k randomised; independent: layer k alone.
+    curve_x_label="layer k, counted from the output ({mode} randomisation)",
     curve_y_label="{similarity} similarity to the original map",
 )
 def model_randomisation(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from xaibench.registry import Registry
+from xaibench.registry import Registry, default_params
 
 CATEGORIES = ("faithfulness", "robustness", "randomisation", "localisation", "complexity")
 
@@ -40,7 +40,7 @@ class MetricInfo:
     description: str
     citation: str
     curve_x_label: str | None  # axis labels of the curves, None for metrics without curves;
-    curve_y_label: str | None  # the y label is formatted with the metric's parameters
+    curve_y_label: str | None  # both may name settings (`{output}`, `{mode}`): see curve_labels
 
     @property
     def reexplains(self) -> bool:
@@ -48,6 +48,20 @@ class MetricInfo:
         `method=<registered name of the method that made the maps>` and `method_params`,
         so a run must score each method's maps with that method's own name and settings."""
         return "method" in inspect.signature(self.fn).parameters
+
+    def curve_labels(self, params: dict) -> tuple[str, str]:
+        """The (x, y) axis labels of the curves for a run with these settings, the metric's
+        defaults filling the settings a run did not record. A label naming a setting the
+        metric does not have is shown unformatted rather than failing."""
+        settings = {**default_params(self.fn, skip=4), **params}
+
+        def fill(template: str) -> str:
+            try:
+                return template.format(**settings)
+            except (KeyError, IndexError):
+                return template
+
+        return fill(self.curve_x_label or ""), fill(self.curve_y_label or "")
 
 
 METRICS: Registry[MetricInfo] = Registry("metric")

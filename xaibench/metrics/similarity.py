@@ -114,3 +114,12 @@ def map_similarity(original: Tensor, other: Tensor, similarity: str, absolute: b
     raise XaibenchError(
         f"unknown similarity {similarity!r}; valid similarities: {', '.join(SIMILARITIES)}"
     )
+
+
+def relative_difference(a: Tensor, b: Tensor) -> Tensor:
+    """Per sample, max |a - b| / max |b| over all other dimensions: how far map `a` is from
+    the reference map `b`, in units of the reference's largest value (Ancona et al. 2018 show
+    maps that coincide exactly; this measures how exactly). NaN where `b` is all zero."""
+    scale = b.abs().flatten(1).amax(dim=1)
+    gap = (a - b).abs().flatten(1).amax(dim=1)
+    return (gap / scale).masked_fill(scale == 0, float("nan"))

@@ -160,7 +160,8 @@ def plot_group_curves(group: GroupResult, runs: Runs, folder: Path) -> dict[str,
         info, params = registered.get(metric, (None, {}))
         if info is None or info.curve_x_label is None:
             continue
-        labels = {"x_label": info.curve_x_label, "y_label": _format(info.curve_y_label, params)}
+        x_label, y_label = info.curve_labels(params)
+        labels = {"x_label": x_label, "y_label": y_label}
         with fixed_pdf_date():
             for fmt in FORMATS:
                 path = plot_curves(
@@ -169,15 +170,6 @@ def plot_group_curves(group: GroupResult, runs: Runs, folder: Path) -> dict[str,
                 )  # fmt: skip
         paths[f"curves_{metric}"] = path.with_suffix(".png")
     return paths
-
-
-def _format(template: str, params: dict) -> str:
-    """The y label names metric settings (`{output}`); a label that needs a setting the run
-    did not record is shown unformatted rather than failing."""
-    try:
-        return template.format(**params)
-    except (KeyError, IndexError):
-        return template
 
 
 def copy_galleries(group: GroupResult, runs: Runs, folder: Path) -> dict[str, Path]:

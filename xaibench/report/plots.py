@@ -32,7 +32,8 @@ def plot_curves(
 ) -> Path:
     """Mean curve per method over samples, with a 95% band (mean +- 1.96 standard errors).
 
-    The x axis is logarithmic when the curve's x values are positive and span a decade or more.
+    The x axis is logarithmic when the curve's x values are positive and span a decade or more;
+    otherwise a few whole-number x values (layer counts) are the ticks.
     """
     data = curves[curves["metric"] == metric]
     fig = Figure(figsize=(6, 4))
@@ -50,6 +51,8 @@ def plot_curves(
             ax.set_xticks(ticks)
         ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(NullFormatter())
+    elif len(x) and np.all(x == np.round(x)) and x.nunique() <= 15:
+        ax.set_xticks(np.unique(x))  # counts (layers, steps): no fractional ticks between them
     direction = "higher" if higher_is_better else "lower"
     ax.set(title=f"{metric} ({direction} is better)", xlabel=x_label, ylabel=y_label)
     ax.grid(alpha=0.3)
