@@ -85,10 +85,12 @@ def test_retrained_models_see_only_inputs_with_the_methods_top_positions_removed
 
     monkeypatch.setattr(roar, "get_model", fake_get_model)
     settings = settings_for("method=[saliency]", "target=label")
-    table = pd.concat(roar.roar_samples(settings, seed=0, fractions=[0.5], fill="channel"))
+    table = pd.concat(
+        roar.roar_samples(settings, seed=0, fractions=[0.5], fill="channel", retrain={})
+    )
 
-    (original, original_spec), (retrained, spec) = seen
-    assert original is data and "roar" not in original_spec
+    (original, original_spec), (unmodified, _), (retrained, spec) = seen
+    assert original is data and unmodified is data and "roar" not in original_spec
     assert spec["roar"]["fraction"] == 0.5 and spec["roar"]["explained_by"] == "model1"
     mean = x_train.mean()  # one channel: ROAR's per-channel training mean
     top_of_class0, top_of_class1 = [3, 4, 5], [0, 1, 2]

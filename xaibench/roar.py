@@ -122,18 +122,22 @@ def correct(model, x: Tensor, y: Tensor, settings: Settings) -> Tensor:
 
 
 def roar_samples(
-    settings: Settings, seed: int, fractions: list[float], fill: str
+    settings: Settings, seed: int, fractions: list[float], fill: str, retrain: dict
 ) -> Iterator[pd.DataFrame]:
     """One model seed's ROAR, one part per (fraction, method): rows per test sample, `correct`
     telling whether the model retrained at that fraction classifies that sample's modified
     input. Fractions are the outer loop, so an interrupted study still holds every method at
-    the fractions it finished (retrained models are cached: a rerun resumes)."""
+    the fractions it finished (retrained models are cached: a rerun resumes).
+
+    The maps come from the model trained as the run trains it; the retrained models use the
+    training settings overridden by `retrain` (e.g. fewer epochs), the 0% row included: it is
+    the model retrained that way on the unmodified inputs."""
     data, data_spec, _ = load_dataset(settings.dataset, settings.dataset_params, settings.cache)
 
-    def trained_on(dataset: Dataset, spec: dict):
+    def trained_on(dataset: Dataset, spec: dict, train: dict):
         return get_model(
-            settings.model, settings.model_params, settings.model_train, dataset, spec, seed,
-            settings.cache, settings.device, settings.progress,
+            settings.model, settings.model_params, train, dataset, spec, seed, settings.cache,
+            settings.device, settings.progress,
         )  # fmt: skip
 
     def part(label: str, fraction: float, hits: Tensor) -> pd.DataFrame:
@@ -142,10 +146,12 @@ def roar_samples(
              "sample": np.arange(len(hits)), "correct": hits.numpy()}
         )  # fmt: skip
 
-    original = trained_on(data, data_spec)
+    original = trained_on(data, data_spec, settings.model_train)
     model = original.model
-    unmodified = correct(model, data.x_test, data.y_test, settings)
-    yield pd.concat([part(label, 0.0, unmodified) for label in settings.methods])
+    retrain = {**settings.model_train, **retrain}
+    unmodified = trained_on(data, data_spec, retrain)
+    hits = correct(unmodified.model, data.x_test, data.y_test, settings)
+    yield pd.concat([part(label, 0.0, hits) for label in settings.methods])
     train_targets = targets_of(model, data.x_train, data.y_train, settings)
     test_targets = targets_of(model, data.x_test, data.y_test, settings)
     maps = {}
@@ -171,7 +177,7 @@ def roar_samples(
                 },
             }
             removed = removed_dataset(data, train_maps, test_maps, fraction, fill)
-            retrained = trained_on(removed, spec)
+            retrained = trained_on(removed, spec, retrain)
             log.info("ROAR seed %d %s %.0f%%: %.3f", seed, label, 100 * fraction,
                      retrained.test_accuracy)  # fmt: skip
             hits = correct(retrained.model, removed.x_test, removed.y_test, settings)
@@ -252,7 +258,9 @@ def roar(cfg: DictConfig) -> Iterator[pd.DataFrame]:
     check_fill(options["fill"])
     fractions = [float(f) for f in options["fractions"]]
     for seed in options["model_seeds"]:
-        yield from roar_samples(settings, int(seed), fractions, options["fill"])
+        yield from roar_samples(
+            settings, int(seed), fractions, options["fill"], options.get("train") or {}
+        )
 
 
 def write_outputs(samples: pd.DataFrame, folder: Path) -> str:
