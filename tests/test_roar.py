@@ -122,3 +122,24 @@ def test_the_test_against_random_removal_is_one_sided_towards_lower_accuracy():
     p = roar.versus_random(pd.DataFrame(rows))
     assert p["faithful"] < 1e-6
     assert p["backwards"] > 0.99
+
+
+def test_the_summary_of_a_study_in_progress_tests_only_once_random_removal_retrained():
+    def rows(method: str, fraction: float, hits: list[bool]) -> list[dict]:
+        return [
+            {"seed": 0, "method": method, "fraction": fraction, "sample": s, "correct": hit}
+            for s, hit in enumerate(hits)
+        ]
+
+    started = rows("saliency", 0.0, [True] * 4) + rows("random", 0.0, [True] * 4)
+    started += rows("saliency", 0.5, [False, False, True, True])
+    table = roar.accuracy_table(pd.DataFrame(started))
+    assert table["accuracy"].tolist() == [1.0, 1.0, 0.5]
+    in_progress = roar.summary_markdown(pd.DataFrame(started)).splitlines()
+    (saliency_row,) = [line for line in in_progress if line.startswith("| saliency")]
+    assert saliency_row.replace(" ", "").endswith("|1|0.5||")  # accuracies, no p yet
+    finished = roar.summary_markdown(pd.DataFrame(started + rows("random", 0.5, [True] * 4)))
+    (saliency_row,) = [line for line in finished.splitlines() if line.startswith("| saliency")]
+    # Two discordant samples, both in saliency's favour: one-sided p = 0.25 (one method: no
+    # Holm factor).
+    assert saliency_row.replace(" ", "").endswith("|1|0.5|0.25|")
