@@ -209,6 +209,7 @@ def summary_markdown(samples: pd.DataFrame) -> str:
     cells = grouped.agg(
         lambda a: f"{a.mean():.3f}" + (f" [{a.min():.3f}, {a.max():.3f}]" if len(a) > 1 else "")
     ).unstack("fraction")
+    cells = cells[sorted(cells.columns)]  # fractions run in the config's order, shown ascending
     cells.columns = [f"{100 * f:.0f}%" for f in cells.columns]
     # A study in progress may not have retrained after random removal yet.
     tested = (table["method"].eq(CONTROL) & table["fraction"].gt(0)).any()
