@@ -12,7 +12,13 @@ distribution shift, so what remains is the information left in the inputs.
 ROAR replaces pixels by each channel's mean over the training set (`fill: channel`); `position`
 fills each position with its own training mean instead. No library implements ROAR's loop
 (quantus and captum have no retraining benchmark), hence this module; it reuses the zoo's
-training and cache (models/zoo.py) and the methods' `explain`.
+training and cache (models/zoo.py) and the methods' `explain`. Settings live under `roar:` in
+the experiment config: `fractions`, `fill`, `model_seeds`, and `train`, training settings that
+override the model's for every retrained model (null: retrain exactly as the model was trained).
+
+`random` draws its map from its seed for each chunk of `batch_size` inputs, so train input i
+and test input i (in the same chunk position) get the same random removal; it stays seeded and
+independent of the signals themselves.
 
     python -m xaibench.roar experiment=removal_ranking
 
