@@ -8,7 +8,13 @@ import pytest
 from scipy import stats
 
 from tests.report_synthetic import synthetic_scores
-from xaibench.report.agreement_tests import agreement_tests, bootstrap_means, tau_b
+from xaibench.report.agreement_tests import (
+    AGREEMENT_TEST_COLUMNS,
+    agreement_tests,
+    bootstrap_means,
+    cross_category_markdown,
+    tau_b,
+)
 from xaibench.report.settings import Settings
 
 FAST = Settings(resamples=400)
@@ -88,3 +94,22 @@ def test_separated_methods_give_a_narrow_interval_and_close_ones_a_wide_one():
     assert sure["kendall_tau"] == pytest.approx(1) and sure["ci_low"] == pytest.approx(1)
     unsure = table.loc[("insertion", "deletion")]
     assert unsure["ci_high"] - unsure["ci_low"] > 1
+
+
+def test_cross_category_table_orients_pairs_and_marks_intervals_excluding_zero():
+    tested = pd.DataFrame(
+        [["d", "m", "pointing_game", "deletion", "localisation", "faithfulness", 5, 0.6, 0.01,
+          0.2, 0.9],
+         ["d", "m", "deletion", "insertion", "faithfulness", "faithfulness", 5, 0.1, 0.5,
+          -0.3, 0.5],
+         ["d", "m", "insertion", "pointing_game", "faithfulness", "localisation", 5, -0.2, 0.7,
+          -0.6, 0.3],
+         ["e", "m", "deletion", "insertion", "faithfulness", "faithfulness", 5, 0.1, 0.5,
+          -0.3, 0.5]],
+        columns=AGREEMENT_TEST_COLUMNS,
+    )  # fmt: skip
+    text = cross_category_markdown(tested)
+    lines = [line.split("|") for line in text.splitlines() if line.startswith("| ")]
+    rows = {cells[1].strip(): cells[2].strip() for cells in lines[1:]}  # after the header
+    assert rows == {"deletion": "**0.60 [0.20, 0.90]**", "insertion": "-0.20 [-0.60, 0.30]"}
+    assert "## e / m\n\nNo pair of a faithfulness and a localisation metric." in text

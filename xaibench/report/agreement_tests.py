@@ -115,3 +115,43 @@ def agreement_tests(
                  "kendall_tau": tau, "p_value": p, "ci_low": low, "ci_high": high}
             )  # fmt: skip
     return pd.DataFrame(rows, columns=AGREEMENT_TEST_COLUMNS[2:])
+
+
+def cross_category_markdown(
+    tested: pd.DataFrame, rows: str = "faithfulness", columns: str = "localisation"
+) -> str:
+    """Markdown: per group, `rows` metrics x `columns` metrics, each cell tau [interval];
+    bold where the interval excludes 0. Made for the question "which faithfulness metrics rank
+    methods as the ground-truth masks do?"; says so when a group lacks either category."""
+    text = [f"# Agreement of {rows} metrics with {columns} metrics\n"]
+    text.append(
+        "Kendall's tau-b between the two metrics' method rankings (by mean, direction-aware) "
+        "[percentile bootstrap interval, test samples resampled]; **bold**: the interval "
+        "excludes 0.\n"
+    )
+    for (dataset, model), group in tested.groupby(["dataset", "model"], sort=False):
+        flipped = group.rename(
+            columns={"metric_a": "metric_b", "metric_b": "metric_a",
+                     "category_a": "category_b", "category_b": "category_a"}
+        )  # fmt: skip
+        pairs = pd.concat([group, flipped], ignore_index=True)
+        pairs = pairs[(pairs["category_a"] == rows) & (pairs["category_b"] == columns)]
+        text.append(f"## {dataset} / {model}\n")
+        if pairs.empty:
+            text.append(f"No pair of a {rows} and a {columns} metric.\n")
+            continue
+        values = pairs[["kendall_tau", "ci_low", "ci_high"]].to_numpy()
+        cells = pairs.assign(cell=[cell(*row) for row in values])
+        order = dict.fromkeys(group["metric_a"]) | dict.fromkeys(group["metric_b"])
+        table = cells.pivot(index="metric_a", columns="metric_b", values="cell")
+        table = table.loc[[m for m in order if m in table.index], [m for m in order if m in table]]
+        text.append(table.rename_axis(index=f"{rows} \\ {columns}", columns=None).to_markdown())
+        text.append("")
+    return "\n".join(text) + "\n"
+
+
+def cell(tau: float, low: float, high: float) -> str:
+    if not np.isfinite(tau):
+        return "n/a"
+    text = f"{tau:.2f} [{low:.2f}, {high:.2f}]"
+    return f"**{text}**" if low > 0 or high < 0 else text

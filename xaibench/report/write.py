@@ -9,7 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench.files import atomic_write, atomic_write_text
-from xaibench.report.agreement_tests import AGREEMENT_TEST_COLUMNS, agreement_tests
+from xaibench.report.agreement_tests import (
+    AGREEMENT_TEST_COLUMNS,
+    agreement_tests,
+    cross_category_markdown,
+)
 from xaibench.report.figures import group_figures
 from xaibench.report.html import report_html
 from xaibench.report.leaderboard import (
@@ -84,6 +88,7 @@ def write_report(
     atomic_write(out / "metric_agreement.csv", lambda tmp: agreement.to_csv(tmp, index=False))
     tested = agreement_tests_table(runs, settings)
     atomic_write(out / "metric_agreement_tests.csv", lambda tmp: tested.to_csv(tmp, index=False))
+    atomic_write_text(out / "localisation_agreement.md", cross_category_markdown(tested))
     atomic_write_text(
         out / "settings.json",
         json.dumps({**vars(settings), "runs": list(runs.metas)}, indent=2) + "\n",
