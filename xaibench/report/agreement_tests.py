@@ -7,6 +7,9 @@ pair of metrics of a group, scipy's test of tau = 0 over the methods and a perce
 from resampling the test samples (the same samples for every metric and method, within each
 model seed, as the leaderboard's means are means over models of per-model means).
 scipy has no bootstrap of a statistic of a whole score table, hence the resampling here.
+The interval is a plain percentile interval of a rank statistic: methods whose means nearly tie
+swap places between resamples, which pulls the resampled tau towards 0, so the interval can lie
+beside the point estimate; it shows how far sampling noise moves the agreement.
 """
 
 from __future__ import annotations
