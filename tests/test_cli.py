@@ -10,9 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from xaibench.metrics import METRICS
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS, SUMMARY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
+DEMO_METRICS = 14  # conf/experiment/ig_vs_gradcam.yaml: every faithfulness and localisation metric
 
 
 def xaibench_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
@@ -48,12 +50,13 @@ def test_score_table_is_long_format_with_the_documented_columns(demo_run):
     base, _, _ = demo_run
     scores = pd.read_parquet(base / "first" / "scores.parquet")
     assert list(scores.columns) == SCORE_COLUMNS
-    assert len(scores) == 16 * 5 * 3  # samples x methods x metrics
+    assert len(scores) == 16 * 5 * DEMO_METRICS  # samples x methods x metrics
     assert scores.groupby(["method", "metric"]).size().eq(16).all()
     assert set(scores["experiment"]) == {"ig_vs_gradcam"}
     assert scores["overrides"].str.startswith("experiment=ig_vs_gradcam debug=fast ").all()
     direction = scores.groupby("metric")["higher_is_better"].first().to_dict()
-    assert direction == {"deletion": False, "insertion": True, "sensitivity_n": True}
+    assert direction == {m: METRICS[m].higher_is_better for m in direction}
+    assert not direction["deletion"] and direction["insertion"]
     assert (scores["target"] == scores["predicted"]).all()  # target: predicted by default
 
 
@@ -73,7 +76,7 @@ def test_summary_and_meta(demo_run):
     base, first, _ = demo_run
     summary = pd.read_csv(base / "first" / "summary.csv")
     assert list(summary.columns) == SUMMARY_COLUMNS
-    assert len(summary) == 15
+    assert len(summary) == 5 * DEMO_METRICS
     assert (summary["ci_low"] <= summary["mean"]).all()
     assert (summary["mean"] <= summary["ci_high"]).all()
     meta = json.loads((base / "first" / "meta.json").read_text())

@@ -74,7 +74,14 @@ def swept_setups(experiment: str) -> list[str]:
     return str(params["setup"]).split(",") if "setup" in params else [None]
 
 
-EXPERIMENT_SETUPS = [(e, setup) for e in EXPERIMENTS for setup in swept_setups(e)]
+# Debug runs that take minutes, not seconds, run with the slow tests: metric_agreement explains
+# 64x64 shapes images with 13 methods (occlusion, RISE) and scores them with 14 metrics (ROAD).
+SLOW_DEBUG_CASES = {("metric_agreement", "shapes")}
+EXPERIMENT_SETUPS = [
+    pytest.param(e, setup, marks=pytest.mark.slow) if (e, setup) in SLOW_DEBUG_CASES else (e, setup)
+    for e in EXPERIMENTS
+    for setup in swept_setups(e)
+]
 
 
 @pytest.mark.parametrize(("experiment", "setup"), EXPERIMENT_SETUPS)

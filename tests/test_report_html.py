@@ -20,7 +20,8 @@ from xaibench.report.write import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ["leaderboard.csv", "leaderboard.parquet", "leaderboard.md", "leaderboard.tex",
-          "pairwise_tests.csv", "metric_agreement.csv", "settings.json", "report.html"]  # fmt: skip
+          "pairwise_tests.csv", "metric_agreement.csv", "metric_agreement_tests.csv",
+          "localisation_agreement.md", "settings.json", "report.html"]  # fmt: skip
 FIGURES = ["bars", "critical_difference", "ranks", "agreement", "curves_deletion",
            "curves_insertion"]  # fmt: skip
 

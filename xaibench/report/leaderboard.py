@@ -94,13 +94,18 @@ def registered_metrics(runs: Runs) -> dict[str, tuple[MetricInfo | None, dict]]:
     return found
 
 
+def metric_categories(runs: Runs) -> dict[str, str]:
+    """Metric label -> its registered category ("unknown" for metrics this xaibench lacks)."""
+    return {
+        label: info.category if info else "unknown"
+        for label, (info, _) in registered_metrics(runs).items()
+    }
+
+
 def build_leaderboard(runs: Runs, settings: Settings | None = None) -> list[GroupResult]:
     """One result per dataset x model found in the runs, in the order they appear."""
     settings = settings or Settings()
-    metrics = registered_metrics(runs)
-    categories = {
-        label: info.category if info else "unknown" for label, (info, _) in metrics.items()
-    }
+    categories = metric_categories(runs)
     return [
         group_result(key, scores, categories, settings)
         for key, scores in runs.scores.groupby(GROUP, sort=False)

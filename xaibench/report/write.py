@@ -9,10 +9,20 @@ from pathlib import Path
 import pandas as pd
 
 from xaibench.files import atomic_write, atomic_write_text
+from xaibench.report.agreement_tests import (
+    AGREEMENT_TEST_COLUMNS,
+    agreement_tests,
+    cross_category_markdown,
+)
 from xaibench.report.figures import group_figures
 from xaibench.report.html import report_html
-from xaibench.report.leaderboard import GroupResult, build_leaderboard, leaderboard_table
-from xaibench.report.load import load_runs
+from xaibench.report.leaderboard import (
+    GroupResult,
+    build_leaderboard,
+    leaderboard_table,
+    metric_categories,
+)
+from xaibench.report.load import GROUP, Runs, load_runs
 from xaibench.report.settings import Settings
 from xaibench.report.tables import leaderboard_latex, leaderboard_markdown
 
@@ -46,6 +56,16 @@ def agreement_table(groups: list[GroupResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "model", "metric_a", "metric_b", "kendall_tau"])
 
 
+def agreement_tests_table(runs: Runs, settings: Settings) -> pd.DataFrame:
+    """Every group's metric pairs with tau, its test and its bootstrap interval (long table)."""
+    categories = metric_categories(runs)
+    parts = [
+        agreement_tests(scores, categories, settings).assign(dataset=key[0], model=key[1])
+        for key, scores in runs.scores.groupby(GROUP, sort=False)
+    ]
+    return pd.concat(parts, ignore_index=True)[AGREEMENT_TEST_COLUMNS]
+
+
 def write_report(
     paths: list[str | Path], out: str | Path, settings: Settings | None = None
 ) -> Path:
@@ -66,6 +86,9 @@ def write_report(
     atomic_write(out / "pairwise_tests.csv", lambda tmp: pairwise.to_csv(tmp, index=False))
     agreement = agreement_table(groups)
     atomic_write(out / "metric_agreement.csv", lambda tmp: agreement.to_csv(tmp, index=False))
+    tested = agreement_tests_table(runs, settings)
+    atomic_write(out / "metric_agreement_tests.csv", lambda tmp: tested.to_csv(tmp, index=False))
+    atomic_write_text(out / "localisation_agreement.md", cross_category_markdown(tested))
     atomic_write_text(
         out / "settings.json",
         json.dumps({**vars(settings), "runs": list(runs.metas)}, indent=2) + "\n",
