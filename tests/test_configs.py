@@ -74,20 +74,18 @@ def swept_setups(experiment: str) -> list[str]:
     return str(params["setup"]).split(",") if "setup" in params else [None]
 
 
-# Debug runs that take minutes, not seconds, run with the slow tests: metric_agreement explains
-# 64x64 shapes images with 13 methods (occlusion, RISE) and scores them with 14 metrics (ROAD).
-SLOW_DEBUG_CASES = {("metric_agreement", "shapes")}
-EXPERIMENT_SETUPS = [
-    pytest.param(e, setup, marks=pytest.mark.slow) if (e, setup) in SLOW_DEBUG_CASES else (e, setup)
-    for e in EXPERIMENTS
-    for setup in swept_setups(e)
-]
+EXPERIMENT_SETUPS = [(e, setup) for e in EXPERIMENTS for setup in swept_setups(e)]
+# These runs check that configs compose and run, so on shapes they train on few images and
+# explain few samples (the studies' own runs use the configs as they are).
+SMALL = {"shapes": ["dataset.num_train=300", "dataset.num_test=60", "samples=4"]}
 
 
 @pytest.mark.parametrize(("experiment", "setup"), EXPERIMENT_SETUPS)
 def test_every_experiment_runs_in_debug_mode(experiment, setup, shared_cache):
     overrides = [f"experiment={experiment}", "debug=fast", f"cache_dir={shared_cache}"]
-    cfg = compose_config(*overrides, *([f"setup={setup}"] if setup else []))
+    if setup:
+        overrides += [f"setup={setup}", *SMALL.get(setup, [])]
+    cfg = compose_config(*overrides)
     result = run(cfg)
     assert result.meta["errors"] == []
     methods, metrics = list(cfg.method), list(cfg.metric)
