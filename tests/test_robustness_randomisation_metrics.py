@@ -15,7 +15,7 @@ import xaibench
 from tests.conftest import LinearSignalModel
 from tests.test_metric_helpers import ssim_reference
 from xaibench.methods import METHODS, MethodInfo
-from xaibench.metrics import METRICS
+from xaibench.metrics import METRICS, randomisation
 from xaibench.metrics.randomisation import other_classes, randomisable_layers
 
 
@@ -145,7 +145,24 @@ def test_model_randomisation_matches_adebayo_reference(mode, cnn1d, signals):
             cnn1d, signals[i], target[i].item(), "input_x_gradient", attr[i], mode, 3
         )
         np.testing.assert_allclose(res.curves[i].numpy(), expected, rtol=1e-6, atol=1e-6)
-        assert res.scores[i].item() == pytest.approx(expected.mean())
+        assert res.scores[i].item() == pytest.approx(np.nanmean(expected))
+
+
+def test_model_randomisation_scores_the_steps_where_similarity_is_defined(
+    cnn1d, signals, monkeypatch
+):
+    # A constant map has no Spearman correlation (NaN): step 2 is undefined for sample 0 and
+    # every step for sample 1. The score averages the defined steps; NaN only if none is.
+    steps = iter([[0.9, float("nan")], [float("nan"), float("nan")], [0.3, float("nan")]])
+    monkeypatch.setattr(
+        randomisation, "map_similarity",
+        lambda *args: torch.tensor(next(steps), dtype=torch.float64),
+    )  # fmt: skip
+    attr = xaibench.explain(cnn1d, signals[:2], 0, "saliency")
+    res = xaibench.evaluate(cnn1d, signals[:2], 0, attr, "model_randomisation", method="saliency")
+    assert res.curves[0].isnan().tolist() == [False, True, False]
+    assert res.scores[0].item() == pytest.approx(0.6)
+    assert res.scores[1].isnan()
 
 
 def test_model_randomisation_leaves_the_model_and_random_state_alone(cnn1d, signals):

@@ -63,3 +63,17 @@ def test_markdown_table_has_methods_as_rows_and_directions_in_headers():
     lines = text.splitlines()
     assert lines[2].startswith("| a") and "**0.150**" in lines[2]
     assert lines[3].startswith("| b") and "**" not in lines[3]
+
+
+def test_markdown_names_methods_without_a_finite_score():
+    # Grad-CAM's map can be constant for every sample after randomisation: Spearman is then
+    # undefined for all of them, the mean is NaN and the rank missing (pd.NA).
+    scores = _scores(
+        {("a", "similarity"): [0.1, 0.3], ("b", "similarity"): [np.nan, np.nan]},
+        {"similarity": False},
+    )
+    summary = summarize(scores)
+    assert summary.set_index("method").loc["b", "rank"] is pd.NA
+    lines = summary_markdown(summary).splitlines()
+    assert lines[2].startswith("| a") and "**0.200**" in lines[2]
+    assert lines[3].startswith("| b") and "undefined (n_nan = 2)" in lines[3]

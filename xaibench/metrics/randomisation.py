@@ -56,7 +56,7 @@ def randomise(module: nn.Module, seed: int) -> None:
     higher_is_better=False,
     description="Similarity between the map and the map of the same method on a model whose "
     "layers are re-initialised, from the top layer down (cascading) or one at a time "
-    "(independent); the score is the mean over the randomisation steps.",
+    "(independent); the score is the mean over the randomisation steps where it is defined.",
     citation="Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. Sanity Checks for Saliency "
     "Maps. NeurIPS 2018",
     # cascading: layers 1..k randomised; independent: layer k alone.
@@ -80,7 +80,14 @@ def model_randomisation(
     """Curve point k: similarity after randomising layer k counted from the output (k = 1..K);
     cascading keeps layers 1..k randomised, independent randomises layer k alone. Layer k is
     re-initialised from seed `seed + k`, identically in both modes and for every batch. The
-    caller's model is never changed: each step works on a deep copy."""
+    caller's model is never changed: each step works on a deep copy.
+
+    A constant map (Grad-CAM's ReLU often zeroes the whole map once a layer is random) has no
+    rank correlation: that curve point is NaN, and the score is the mean over the defined
+    points, NaN only when none is defined. Averaging with NaN would drop every sample with one
+    constant map (on shapes: Grad-CAM's whole independent column); counting it as 0 would be
+    a convention no paper states. Implementations disagree here (scipy and so Quantus return
+    NaN for the point); the curves keep the NaN, so per-step counts stay visible."""
     if mode not in MODES:
         raise XaibenchError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     explainer = method_explainer(
@@ -97,7 +104,7 @@ def model_randomisation(
         points.append(map_similarity(attributions, maps, similarity, absolute))
     curves = torch.stack(points, dim=1)
     curve_x = torch.arange(1, len(layers) + 1, dtype=torch.float64)
-    return MetricResult(scores=curves.mean(dim=1), curves=curves, curve_x=curve_x)
+    return MetricResult(scores=curves.nanmean(dim=1), curves=curves, curve_x=curve_x)
 
 
 def other_classes(target: Tensor, classes: int, seed: int) -> Tensor:

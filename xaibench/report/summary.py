@@ -70,13 +70,27 @@ def summarize(
     return summary[[*by, *columns]]
 
 
+def summary_cell(mean: float, low: float, high: float, rank, n_nan: int) -> str:
+    """`mean [low, high]`, bold for rank 1; a method without one finite score has no mean and
+    no rank (pd.NA), so its cell says how many samples were undefined instead."""
+    if pd.isna(rank):
+        return f"undefined (n_nan = {n_nan})"
+    text = f"{mean:.3f}"
+    return (f"**{text}**" if rank == 1 else text) + f" [{low:.3f}, {high:.3f}]"
+
+
 def summary_markdown(summary: pd.DataFrame) -> str:
     """Methods as rows, metrics as columns: `mean [ci_low, ci_high]`, best in bold."""
     cells = summary.assign(
         cell=[
-            ("**{:.3f}**" if rank == 1 else "{:.3f}").format(mean) + f" [{low:.3f}, {high:.3f}]"
-            for mean, low, high, rank in zip(
-                summary["mean"], summary["ci_low"], summary["ci_high"], summary["rank"], strict=True
+            summary_cell(mean, low, high, rank, n_nan)
+            for mean, low, high, rank, n_nan in zip(
+                summary["mean"],
+                summary["ci_low"],
+                summary["ci_high"],
+                summary["rank"],
+                summary["n_nan"],
+                strict=True,
             )
         ]
     )
