@@ -31,7 +31,8 @@ def demo_run(tmp_path_factory):
     cache = base / "cache"
     args = ["experiment=ig_vs_gradcam", "debug=fast"]
     first = xaibench_cli(*args, f"hydra.run.dir={base / 'first'}", cache=cache)
-    second = xaibench_cli(*args, f"hydra.run.dir={base / 'second'}", cache=cache)
+    # threads changes how the work runs, not its results: the second run still reuses the first.
+    second = xaibench_cli(*args, "threads=1", f"hydra.run.dir={base / 'second'}", cache=cache)
     return base, first, second
 
 
@@ -97,6 +98,7 @@ def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run)
     meta = json.loads((base / "second" / "meta.json").read_text())
     assert meta["model"]["cached"] is True
     assert all(stage["cached"] for stage in meta["stages"].values())
+    assert meta["cpu_threads"] == 1
     first = pd.read_parquet(base / "first" / "scores.parquet")
     again = pd.read_parquet(base / "second" / "scores.parquet")
     pd.testing.assert_series_equal(first["value"], again["value"])
@@ -118,6 +120,7 @@ def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run)
         ("model=vgg", "unknown model 'vgg'; valid models: cnn2d, custom, mnist1d_cnn,"),
         ("+method.saliency.sign=1", "unknown parameter 'sign' for method 'saliency'"),
         ("target=true_class", "unknown target 'true_class'; valid targets: predicted, label"),
+        ("threads=0", "threads=0 must be a positive number of threads, or null"),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(override, expected, tmp_path):

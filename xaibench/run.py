@@ -32,7 +32,7 @@ from xaibench.methods import METHODS, explain
 from xaibench.metrics import METRICS, MetricResult, evaluate_many
 from xaibench.models import MODELS, get_model
 from xaibench.progress import progress
-from xaibench.provenance import device_info, git_state, resolve_device, versions
+from xaibench.provenance import apply_threads, device_info, git_state, resolve_device, versions
 from xaibench.registry import XaibenchError, check_params, context_for
 from xaibench.report.plots import plot_curves, plot_gallery
 from xaibench.report.summary import (
@@ -120,6 +120,7 @@ def read_settings(cfg: DictConfig) -> Settings:
         check_params(METHODS[method_names[label]].fn, params, "method", label, skip=3)
     for label, params in metrics.items():
         check_params(METRICS[metric_names[label]].fn, params, "metric", label, skip=4)
+    apply_threads(plain.get("threads"))
     return Settings(
         name=plain["name"],
         seed=int(plain["seed"]),
@@ -594,7 +595,7 @@ def write_plots(folder: Path, result: RunResult) -> None:
 
 
 # Settings that change neither the numbers nor what a run computes.
-NOT_RESULT_SETTINGS = ("progress", "cache_dir", "reuse", "sweep_report")
+NOT_RESULT_SETTINGS = ("progress", "cache_dir", "reuse", "sweep_report", "threads")
 
 
 def completed_run(folder: Path, cfg: DictConfig) -> bool:
