@@ -143,3 +143,24 @@ def test_the_summary_of_a_study_in_progress_tests_only_once_random_removal_retra
     # Two discordant samples, both in saliency's favour: one-sided p = 0.25 (one method: no
     # Holm factor).
     assert saliency_row.replace(" ", "").endswith("|1|0.5|0.25|")
+
+
+def test_a_p_value_below_the_smallest_double_is_printed_as_a_bound():
+    # 3000 discordant samples, all in the method's favour: the one-sided p is far below 1e-300
+    # and scipy returns 0.0; the table says "< 1e-300" rather than a p of exactly 0.
+    rows = [
+        {"seed": 0, "method": method, "fraction": fraction, "sample": s, "correct": hit}
+        for method, hit in [("saliency", False), ("random", True)]
+        for fraction in (0.0, 0.5)
+        for s in range(3000)
+    ]
+    for row in rows:
+        row["correct"] = row["correct"] or row["fraction"] == 0.0
+    samples = pd.DataFrame(rows)
+    assert roar.versus_random(samples)["saliency"] == 0.0
+    (saliency_row,) = [
+        line
+        for line in roar.summary_markdown(samples).splitlines()
+        if line.startswith("| saliency")
+    ]
+    assert saliency_row.replace(" ", "").endswith("|<1e-300|")

@@ -208,6 +208,12 @@ def versus_random(samples: pd.DataFrame) -> pd.Series:
     return versus_control(matrix, CONTROL, higher_is_better=False)
 
 
+def p_text(p: float) -> str:
+    """A p-value for the table; thousands of blocks push scipy's normal approximation below
+    the smallest double, where it returns exactly 0, which is not a probability to print."""
+    return "< 1e-300" if p == 0 else f"{p:.3g}"
+
+
 def summary_markdown(samples: pd.DataFrame) -> str:
     """Mean accuracy (min-max over seeds) per method x fraction, and the test against random."""
     table = accuracy_table(samples)
@@ -220,9 +226,7 @@ def summary_markdown(samples: pd.DataFrame) -> str:
     # A study in progress may not have retrained after random removal yet.
     tested = (table["method"].eq(CONTROL) & table["fraction"].gt(0)).any()
     tests = versus_random(samples) if tested else pd.Series(dtype=float)
-    cells["p (below random)"] = [
-        f"{tests[m]:.3g}" if m in tests else "" for m in cells.index
-    ]  # fmt: skip
+    cells["p (below random)"] = [p_text(tests[m]) if m in tests else "" for m in cells.index]
     seeds = sorted(int(seed) for seed in table["seed"].unique())
     return (
         f"ROAR: test accuracy of the retrained model on the modified test split (lower is "
