@@ -94,6 +94,24 @@ def test_seeds_train_distinct_models_and_the_cache_returns_each(tmp_path):
     assert again.test_accuracy == second.test_accuracy
 
 
+def test_a_model_trained_with_another_thread_count_is_another_cache_entry(tmp_path):
+    # The thread count orders the CPU's floating-point sums, so it decides the weights too:
+    # a run with threads=1 must not reuse weights trained with 2 threads, and vice versa.
+    cache = Cache(tmp_path)
+    one_epoch = {**QUICK, "epochs": 1}
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = train("mnist1d_cnn", {"width": 4}, cache, 0, one_epoch)
+        torch.set_num_threads(2)
+        double = train("mnist1d_cnn", {"width": 4}, cache, 0, one_epoch)
+        double_again = train("mnist1d_cnn", {"width": 4}, cache, 0, one_epoch)
+    finally:
+        torch.set_num_threads(before)
+    assert not single.cached and not double.cached and double_again.cached
+    assert single.key != double.key == double_again.key
+
+
 TARGET = {"_target_": "tests.test_models_zoo.TinyNet", "hidden": 6}
 
 
