@@ -275,11 +275,12 @@ def roar(cfg: DictConfig) -> Iterator[pd.DataFrame]:
 
 def write_outputs(samples: pd.DataFrame, folder: Path) -> str:
     """The per-sample and accuracy tables, the summary and the figure; returns the summary."""
+    table = accuracy_table(samples)
     atomic_write_text(folder / "roar_samples.csv", samples.to_csv(index=False))
-    atomic_write_text(folder / "roar_accuracy.csv", accuracy_table(samples).to_csv(index=False))
+    atomic_write_text(folder / "roar_accuracy.csv", table.to_csv(index=False))
     markdown = summary_markdown(samples)
     atomic_write_text(folder / "roar_accuracy.md", markdown)
-    plot_accuracy(accuracy_table(samples), folder / "roar_accuracy.png")
+    plot_accuracy(table, folder / "roar_accuracy.png")
     return markdown
 
 

@@ -594,7 +594,8 @@ def write_plots(folder: Path, result: RunResult) -> None:
         )
 
 
-# Settings that change neither the numbers nor what a run computes.
+# Settings that change neither the numbers nor what a run computes. (`threads` orders the
+# floating-point sums of training; the trained model's own cache key holds the thread count.)
 NOT_RESULT_SETTINGS = ("progress", "cache_dir", "reuse", "sweep_report", "threads")
 
 

@@ -81,10 +81,10 @@ def get_model(
         "train": vars(config),
         "seed": seed,
         "data": dataset_spec,
+        "arithmetic": training_arithmetic(device),
     }
     if checkpoint:
         return load_checkpoint(build, checkpoint, spec, dataset, device)
-    spec["arithmetic"] = training_arithmetic(device)
 
     def train_now() -> dict:
         return train_model(

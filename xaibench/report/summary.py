@@ -83,15 +83,8 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     """Methods as rows, metrics as columns: `mean [ci_low, ci_high]`, best in bold."""
     cells = summary.assign(
         cell=[
-            summary_cell(mean, low, high, rank, n_nan)
-            for mean, low, high, rank, n_nan in zip(
-                summary["mean"],
-                summary["ci_low"],
-                summary["ci_high"],
-                summary["rank"],
-                summary["n_nan"],
-                strict=True,
-            )
+            summary_cell(row.mean, row.ci_low, row.ci_high, row.rank, row.n_nan)
+            for row in summary.itertuples()
         ]
     )
     arrows = summary.groupby("metric", sort=False)["higher_is_better"].first()
