@@ -34,8 +34,7 @@ def mask_metric(monkeypatch):
     """A localisation-style metric registered for one test: each sample's mask size."""
     monkeypatch.setattr(METRICS, "_entries", dict(METRICS._entries))
 
-    @register_metric("mask_size", category="localisation", higher_is_better=True,
-                     description="test", citation="test")  # fmt: skip
+    @register_metric("mask_size", category="localisation", higher_is_better=True)
     def mask_size(model, inputs, target, attributions, masks=None):
         assert masks.shape == (len(inputs), *inputs.shape[2:])
         assert masks.dtype == torch.bool and masks.device == inputs.device

@@ -131,7 +131,7 @@ def test_infidelity_equals_captum_for_the_same_perturbations(
     samples, noise, seed = 30, 0.2, 4
     res = xaibench.evaluate(
         cnn1d, signals, target, attr, "infidelity", perturbation=perturbation,
-        samples=samples, noise=noise, seed=seed, normalise=normalise,
+        perturbations=samples, noise=noise, seed=seed, normalise=normalise,
     )  # fmt: skip
     eps = noise * torch.randn(samples, 2, 16, generator=torch.Generator().manual_seed(seed))
 
@@ -154,7 +154,7 @@ def test_square_infidelity_matches_yeh_reference(cnn1d, signals):
     attr = xaibench.explain(cnn1d, signals, target, "input_x_gradient")
     res = xaibench.evaluate(
         cnn1d, signals, target, attr, "infidelity",
-        perturbation="square", patch=3, samples=12, normalise=False, seed=1,
+        perturbation="square", patch=3, perturbations=12, normalise=False, seed=1,
     )  # fmt: skip
     squares = square_masks(signals, 12, 3, seed=1)
     assert (squares.sum(1) == 3).all()
@@ -205,7 +205,7 @@ def monotonicity_reference(model, x, target, attribution, samples, seed):
 def test_monotonicity_matches_nguyen_martinez_reference(cnn1d, signals):
     target = torch.tensor([0, 1, 2, 0, 1, 2])
     attr = xaibench.explain(cnn1d, signals, target, "input_x_gradient")
-    res = xaibench.evaluate(cnn1d, signals, target, attr, "monotonicity", samples=3, seed=7)
+    res = xaibench.evaluate(cnn1d, signals, target, attr, "monotonicity", draws=3, seed=7)
     for i in range(len(signals)):
         expected = monotonicity_reference(cnn1d, signals[i], target[i].item(), attr[i], 3, 7)
         assert res.scores[i].item() == pytest.approx(expected, abs=1e-6)
@@ -217,7 +217,7 @@ def test_monotonicity_is_one_for_gradient_x_input_on_a_linear_model(linear_model
     x = torch.randn(6, 1, 6, generator=torch.Generator().manual_seed(3))
     attr = xaibench.explain(linear_model, x, 0, "input_x_gradient")
     res = xaibench.evaluate(
-        linear_model, x, 0, attr, "monotonicity", samples=1, baseline="zero", output="logit"
+        linear_model, x, 0, attr, "monotonicity", draws=1, baseline="zero", output="logit"
     )
     torch.testing.assert_close(res.scores, torch.ones(6, dtype=torch.float64))
 
@@ -228,7 +228,7 @@ def test_a_random_map_is_less_monotone_than_gradient_x_input(cnn1d):
     good = xaibench.explain(cnn1d, x, 1, "input_x_gradient")
     noise = xaibench.explain(cnn1d, x, 1, "random")
     good_score, noise_score = xaibench.evaluate_many(
-        cnn1d, x, 1, [good, noise], "monotonicity", samples=5
+        cnn1d, x, 1, [good, noise], "monotonicity", draws=5
     )
     assert good_score.scores.mean() > noise_score.scores.mean() + 0.15
     assert noise_score.scores.mean().abs() < 0.1

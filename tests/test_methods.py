@@ -103,7 +103,7 @@ SEEDED = [m for m in METHODS.names() if _takes(m, "seed")]
 CHUNKED = [m for m in METHODS.names() if _takes(m, "batch_size")]
 # Fewer inner iterations where the defaults would make one-input-per-chunk runs slow.
 LIGHT = {"rise": {"num_masks": 100}, "integrated_gradients": {"steps": 16},
-         "expected_gradients": {"samples": 16}}  # fmt: skip
+         "expected_gradients": {"draws": 16}}  # fmt: skip
 
 
 @pytest.mark.parametrize("method", SEEDED)

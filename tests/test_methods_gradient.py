@@ -50,7 +50,7 @@ def test_smoothgrad_family_closed_forms_on_a_linear_model(linear_model):
     SmoothGrad-SQ w^2, VarGrad 0 and SmoothGrad x input x * w."""
     x = torch.randn(3, 1, 6, generator=torch.Generator().manual_seed(0))
     w = linear_model.linear.weight[0].view(1, 1, 6).expand(3, 1, 6)
-    settings = {"samples": 7, "noise": 0.3}
+    settings = {"noisy_copies": 7, "noise": 0.3}
     explain = xaibench.explain
     torch.testing.assert_close(explain(linear_model, x, 0, "smoothgrad", **settings), w.abs())
     signed = explain(linear_model, x, 0, "smoothgrad", signed=True, **settings)
@@ -77,7 +77,7 @@ def smoothgrad_reference(model, x, target, samples, noise, seed):
 
 def test_smoothgrad_family_matches_a_per_copy_reference(cnn1d, signals):
     grads = smoothgrad_reference(cnn1d, signals, TARGET, samples=6, noise=0.2, seed=4)
-    settings = {"samples": 6, "noise": 0.2, "seed": 4, "batch_size": 20}  # several chunks
+    settings = {"noisy_copies": 6, "noise": 0.2, "seed": 4, "batch_size": 20}  # several chunks
     tol = {"rtol": 1e-4, "atol": 1e-6}
 
     def explain(method, **extra):
@@ -95,8 +95,8 @@ def test_smoothgrad_noise_is_relative_to_each_samples_range(cnn1d, signals):
     """Scaling a sample by 10 scales its noise by 10: the gradients at matching points agree
     on a positively homogeneous (bias-free ReLU) model, so the maps are equal."""
     model = bias_free_cnn1d()
-    one = xaibench.explain(model, signals, TARGET, "smoothgrad", samples=5, signed=True)
-    ten = xaibench.explain(model, 10 * signals, TARGET, "smoothgrad", samples=5, signed=True)
+    one = xaibench.explain(model, signals, TARGET, "smoothgrad", noisy_copies=5, signed=True)
+    ten = xaibench.explain(model, 10 * signals, TARGET, "smoothgrad", noisy_copies=5, signed=True)
     torch.testing.assert_close(one, ten, rtol=1e-4, atol=1e-6)
 
 
@@ -108,7 +108,7 @@ def test_expected_gradients_closed_form_on_a_linear_model(linear_model):
     x = torch.randn(4, 1, 6, generator=torch.Generator().manual_seed(0))
     c = torch.linspace(-1, 1, 6).view(1, 1, 6)
     attr = xaibench.explain(
-        linear_model, x, 0, "expected_gradients", samples=5, background=c.repeat(10, 1, 1)
+        linear_model, x, 0, "expected_gradients", draws=5, background=c.repeat(10, 1, 1)
     )
     torch.testing.assert_close(attr, (x - c) * linear_model.linear.weight[0].view(1, 1, 6))
 
@@ -124,7 +124,7 @@ def test_expected_gradients_matches_a_per_draw_reference(cnn1d, signals):
             grad = gradient(cnn1d, point, TARGET[i : i + 1])[0]
             expected[i] += (signals[i] - reference) * grad / len(alphas)
     attr = xaibench.explain(
-        cnn1d, signals, TARGET, "expected_gradients", samples=12, seed=7, batch_size=16,
+        cnn1d, signals, TARGET, "expected_gradients", draws=12, seed=7, batch_size=16,
         background=background,
     )  # fmt: skip
     torch.testing.assert_close(attr, expected, rtol=1e-4, atol=1e-6)

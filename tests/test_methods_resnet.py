@@ -15,12 +15,12 @@ from xaibench.registry import context_for
 # Fewer inner iterations than the defaults, to keep a ResNet on 2 CPU cores quick.
 LIGHT = {
     "integrated_gradients": {"steps": 8},
-    "expected_gradients": {"samples": 4},
-    "smoothgrad": {"samples": 4},
-    "smoothgrad_sq": {"samples": 4},
-    "smoothgrad_x_input": {"samples": 4},
-    "vargrad": {"samples": 4},
-    "smooth": {"samples": 4},
+    "expected_gradients": {"draws": 4},
+    "smoothgrad": {"noisy_copies": 4},
+    "smoothgrad_sq": {"noisy_copies": 4},
+    "smoothgrad_x_input": {"noisy_copies": 4},
+    "vargrad": {"noisy_copies": 4},
+    "smooth": {"noisy_copies": 4},
     "postprocess": {"params": {"steps": 8}},
     "occlusion": {"window": 8, "stride": 8},
     "rise": {"num_masks": 16},

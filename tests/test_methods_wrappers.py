@@ -18,7 +18,7 @@ TARGET = torch.tensor([0, 1, 2, 0, 1, 2])
 def test_smooth_without_noise_is_the_method_itself(cnn1d, signals):
     smoothed = xaibench.explain(
         cnn1d, signals, TARGET, "smooth", method="gradcam", params={"layer": "3"}, noise=0.0,
-        samples=3,
+        noisy_copies=3,
     )  # fmt: skip
     plain = xaibench.explain(cnn1d, signals, TARGET, "gradcam", layer="3")
     torch.testing.assert_close(smoothed, plain, rtol=1e-5, atol=1e-7)
@@ -35,17 +35,17 @@ def test_smoothed_gradcam_is_the_mean_gradcam_of_the_noisy_copies(cnn2d, images)
             noisy = (images[i] + sigma * patterns[k])[None]
             expected[i] += xaibench.explain(cnn2d, noisy, target[i : i + 1], "gradcam")[0]
     expected /= samples
-    attr = xaibench.explain(cnn2d, images, target, "smooth", method="gradcam", samples=samples,
+    attr = xaibench.explain(cnn2d, images, target, "smooth", method="gradcam", noisy_copies=samples,
                             noise=noise, seed=seed, batch_size=6)  # fmt: skip
     torch.testing.assert_close(attr, expected, rtol=1e-4, atol=1e-7)
 
 
 def test_smooth_hands_the_background_on_to_the_method_it_wraps(cnn1d, signals):
     background = torch.randn(20, 2, 16, generator=torch.Generator().manual_seed(0))
-    settings = {"samples": 8, "seed": 2}
+    settings = {"draws": 8, "seed": 2}
     smoothed = xaibench.explain(
         cnn1d, signals, TARGET, "smooth", method="expected_gradients", params=settings,
-        noise=0.0, samples=2, background=background,
+        noise=0.0, noisy_copies=2, background=background,
     )  # fmt: skip
     plain = xaibench.explain(
         cnn1d, signals, TARGET, "expected_gradients", **settings, background=background
@@ -109,7 +109,7 @@ def test_postprocess_leaves_an_all_zero_map_at_zero(linear_model):
 
 
 def test_wrappers_nest(cnn1d, signals):
-    smooth = {"method": "gradcam", "params": {"layer": "3"}, "samples": 4, "seed": 1}
+    smooth = {"method": "gradcam", "params": {"layer": "3"}, "noisy_copies": 4, "seed": 1}
     nested = xaibench.explain(cnn1d, signals, TARGET, "postprocess", method="smooth",
                               params=smooth, transform="none", normalise="max")  # fmt: skip
     smoothed = xaibench.explain(cnn1d, signals, TARGET, "smooth", **smooth)
@@ -118,9 +118,9 @@ def test_wrappers_nest(cnn1d, signals):
 
 
 def test_postprocess_names_a_wrong_choice(cnn1d, signals):
-    with pytest.raises(XaibenchError, match="unknown transform 'square'; valid: none, abs,"):
+    with pytest.raises(XaibenchError, match="unknown transform 'square'; valid transforms: none,"):
         xaibench.explain(cnn1d, signals, 0, "postprocess", transform="square")
-    with pytest.raises(XaibenchError, match="unknown normalise 'l2'; valid: none, max, sum,"):
+    with pytest.raises(XaibenchError, match="unknown normalisation 'l2'; valid normalisations: no"):
         xaibench.explain(cnn1d, signals, 0, "postprocess", normalise="l2")
 
 
@@ -135,7 +135,7 @@ def test_a_run_holds_labelled_smoothed_and_postprocessed_variants(tmp_path):
         f"cache_dir={tmp_path}",
         "method=[gradcam]",
         "metric=[deletion]",
-        "+method.smooth_gradcam={uses: smooth, method: gradcam, samples: 3, "
+        "+method.smooth_gradcam={uses: smooth, method: gradcam, noisy_copies: 3, "
         "params: {layer: features.9}}",
         "+method.ig_abs_max={uses: postprocess, method: integrated_gradients, "
         "params: {steps: 8}, transform: abs, normalise: max}",

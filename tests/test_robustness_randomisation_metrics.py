@@ -43,7 +43,7 @@ def test_max_sensitivity_and_local_lipschitz_match_the_papers(cnn1d, signals):
     over ||y - x||; both over the same draws from the L-infinity ball."""
     target = torch.tensor([0, 1, 2, 0, 1, 2])
     attr = xaibench.explain(cnn1d, signals, target, "saliency")
-    common = {"method": "saliency", "radius": 0.3, "samples": 5, "seed": 9}
+    common = {"method": "saliency", "radius": 0.3, "perturbations": 5, "seed": 9}
     absolute = xaibench.evaluate(cnn1d, signals, target, attr, "max_sensitivity", **common)
     relative = xaibench.evaluate(
         cnn1d, signals, target, attr, "max_sensitivity", relative=True, **common
@@ -65,7 +65,7 @@ def test_relative_max_sensitivity_equals_captum(cnn1d, signals):
     attr = xaibench.explain(cnn1d, signals, target, "input_x_gradient")
     ours = xaibench.evaluate(
         cnn1d, signals, target, attr, "max_sensitivity",
-        method="input_x_gradient", radius=0.2, samples=4, seed=1, relative=True,
+        method="input_x_gradient", radius=0.2, perturbations=4, seed=1, relative=True,
     )  # fmt: skip
     perturbations = deltas(4, signals.shape[1:], 0.2, 1)
 
@@ -87,7 +87,7 @@ def test_robustness_closed_forms_on_the_linear_model(linear_model):
     """The gradient of a linear model never moves (both scores 0); gradient x input = W * x
     moves by W * delta, so the Lipschitz ratio is at most max |W|."""
     x = torch.randn(3, 1, 6, generator=torch.Generator().manual_seed(0))
-    settings = {"radius": 0.5, "samples": 8, "seed": 2}
+    settings = {"radius": 0.5, "perturbations": 8, "seed": 2}
     gradient = xaibench.explain(linear_model, x, 0, "saliency", signed=True)
     for metric in ("max_sensitivity", "local_lipschitz"):
         still = xaibench.evaluate(
@@ -186,7 +186,7 @@ def input_only_map(model, inputs, target):
 
 @pytest.fixture
 def with_input_only_method(monkeypatch):
-    info = MethodInfo("input_only", input_only_map, "control", "test control", "test")
+    info = MethodInfo("input_only", input_only_map, "control")
     monkeypatch.setitem(METHODS._entries, "input_only", info)
 
 

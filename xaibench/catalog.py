@@ -13,7 +13,6 @@ from tabulate import tabulate
 
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
-from xaibench.registry import default_params
 
 WIDTH = 100
 
@@ -25,7 +24,7 @@ def method_rows() -> list[dict]:
             "family": info.family,
             "description": info.description,
             "citation": info.citation,
-            "defaults": _settings(default_params(info.fn, skip=3)),
+            "defaults": _settings(info.defaults()),
         }
         for info in (METHODS[name] for name in METHODS.names())
     ]
@@ -39,7 +38,7 @@ def metric_rows() -> list[dict]:
             "direction": "higher is better" if info.higher_is_better else "lower is better",
             "description": info.description,
             "citation": info.citation,
-            "defaults": _settings(default_params(info.fn, skip=4)),
+            "defaults": _settings(info.defaults()),
         }
         for info in (METRICS[name] for name in METRICS.names())
     ]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xaibench.registry import Registry, XaibenchError
+from xaibench.registry import Registry, XaibenchError, check_choice
 
 # What a perturbation metric reads off the model for the target class: the softmax
 # probability, the raw logit, or whether the class is still the arg max (1.0 or 0.0: averaged
@@ -178,8 +178,8 @@ def target_output(logits: Tensor, target: Tensor, output: str) -> Tensor:
         return (logits.argmax(dim=1) == target).to(logits.dtype)
     if output == "probability":
         logits = F.softmax(logits, dim=1)
-    elif output != "logit":
-        raise XaibenchError(f"unknown output {output!r}; valid outputs: {', '.join(OUTPUTS)}")
+    else:
+        check_choice("output", output, OUTPUTS)
     return logits.gather(1, target[:, None]).squeeze(1)
 
 

@@ -30,7 +30,7 @@ from xaibench.data import Dataset, check_dataset_params, load_dataset
 from xaibench.files import atomic_write, atomic_write_text
 from xaibench.methods import METHODS, explain
 from xaibench.metrics import METRICS, MetricResult, evaluate_many
-from xaibench.models import MODELS, get_model
+from xaibench.models import MODEL_DATA, MODELS, get_model
 from xaibench.progress import progress
 from xaibench.provenance import apply_threads, device_info, git_state, resolve_device, versions
 from xaibench.registry import XaibenchError, check_params, context_for
@@ -115,11 +115,11 @@ def read_settings(cfg: DictConfig) -> Settings:
     dataset_name = dataset.pop("name")
     check_dataset_params(dataset_name, dataset)
     model_params = {k: v for k, v in model.items() if k not in MODEL_KEYS}
-    check_params(MODELS[model["name"]].build, model_params, "model", model["name"], skip=2)
+    check_params(MODELS[model["name"]].build, model_params, "model", model["name"], MODEL_DATA)
     for label, params in methods.items():
-        check_params(METHODS[method_names[label]].fn, params, "method", label, skip=3)
+        METHODS[method_names[label]].check(params, label)
     for label, params in metrics.items():
-        check_params(METRICS[metric_names[label]].fn, params, "metric", label, skip=4)
+        METRICS[metric_names[label]].check(params, label)
     apply_threads(plain.get("threads"))
     return Settings(
         name=plain["name"],
@@ -255,7 +255,7 @@ def evaluate_all(
     results: dict[str, dict[str, MetricResult]] = {}
     for label, params in progress(settings.metrics.items(), "scoring", settings.progress):
         name = settings.metric_names[label]
-        extra = context_for(METRICS[name].fn, keys.context)
+        extra = context_for(METRICS[name].score_many, keys.context)
         specs = {method: keys.scores(name, params, extra, method) for method in attributions}
         with stages(f"evaluate/{label}", model, len(samples.index)) as record:
             try:

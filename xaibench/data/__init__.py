@@ -48,7 +48,7 @@ def load_dataset(name: str, params: dict, cache: Cache) -> tuple[Dataset, dict, 
     info = DATASETS[name]
     preparation, own = check_dataset_params(name, params)
     # Defaults go into the spec too, so changing a default in code cannot reuse stale data.
-    raw_spec = {"dataset": name, "version": info.version, **default_params(info.build, skip=0)}
+    raw_spec = {"dataset": name, "version": info.version, **default_params(info.build, ())}
     raw_spec |= own
     if info.fingerprint is not None:
         raw_spec["files"] = info.fingerprint(**own)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from xaibench.checks import as_target, check_inputs, check_target_range, num_outputs
@@ -14,10 +15,22 @@ from xaibench.methods import (  # noqa: F401  (registers the methods)
     propagation,
     smoothgrad,
 )
-from xaibench.methods.registry import METHODS, MethodInfo, register_method
-from xaibench.registry import check_params
+from xaibench.methods.registry import (
+    METHODS,
+    MethodInfo,
+    register_method,
+    register_method_variant,
+)
 
-__all__ = ["METHODS", "MethodInfo", "available_methods", "explain", "register_method"]
+__all__ = [
+    "METHODS",
+    "MethodInfo",
+    "available_methods",
+    "explain",
+    "explain_in_batches",
+    "register_method",
+    "register_method_variant",
+]
 
 
 def available_methods() -> list[str]:
@@ -34,7 +47,7 @@ def explain(
     method that the wrappers `smooth` and `postprocess` wrap).
     """
     info = METHODS[method]
-    check_params(info.fn, params, "method", method, skip=3)
+    info.check(params, method)
     check_inputs(inputs)
     target = as_target(target, inputs)
     check_target_range(target, num_outputs(model, inputs))
@@ -44,3 +57,17 @@ def explain(
     attributions = info.fn(model, inputs, target, **params)
     assert attributions.shape == inputs.shape, f"{method} returned {tuple(attributions.shape)}"
     return attributions.detach()
+
+
+def explain_in_batches(
+    model: nn.Module, inputs: Tensor, target: Tensor, method: str, params: dict, batch_size: int
+) -> Tensor:
+    """`explain` over `batch_size` inputs at a time (a sample's map does not depend on the
+    others, so batching changes memory use only): how runs, ROAR and re-explaining metrics
+    explain many inputs."""
+    return torch.cat(
+        [
+            explain(model, x, t, method, **params)
+            for x, t in zip(inputs.split(batch_size), target.split(batch_size), strict=True)
+        ]
+    )

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from xaibench.methods.propagation import guided_backprop
 from xaibench.methods.registry import register_method
-from xaibench.registry import XaibenchError
+from xaibench.registry import XaibenchError, check_choice
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d)
 SCORECAM_WEIGHTINGS = ("channel_softmax", "probability")
@@ -122,10 +122,6 @@ def gradient_cam(
 @register_method(
     "gradcam",
     family="cam",
-    description="Feature maps of a convolution layer (default: the last) weighted by their "
-    "spatially averaged gradients, summed, ReLU'd and upsampled.",
-    citation="Selvaraju et al. Grad-CAM: Visual Explanations from Deep Networks via "
-    "Gradient-based Localization. ICCV 2017",
 )
 def gradcam(
     model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None = None, relu: bool = True
@@ -133,6 +129,13 @@ def gradcam(
     # The default layer is the last convolution module's output, as captum's examples use;
     # the paper (and pytorch-grad-cam) take the maps after the following ReLU: pass the ReLU's
     # module path as `layer` for that variant.
+    """Feature maps of a convolution layer (default: the last) weighted by their spatially averaged
+    gradients, summed, ReLU'd and upsampled.
+
+    References:
+        Selvaraju et al. Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+        Localization. ICCV 2017
+    """
     maps = LayerGradCam(model, find_layer(model, layer)).attribute(
         inputs, target=target, relu_attributions=relu
     )
@@ -142,9 +145,6 @@ def gradcam(
 @register_method(
     "guided_gradcam",
     family="cam",
-    description="Guided backprop times the upsampled Grad-CAM map, element by element.",
-    citation="Selvaraju et al. Grad-CAM: Visual Explanations from Deep Networks via "
-    "Gradient-based Localization. ICCV 2017",
 )
 def guided_gradcam(
     model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None = None
@@ -153,6 +153,12 @@ def guided_gradcam(
     # uses the same Grad-CAM (layer default, linear upsampling) as `gradcam` and the same
     # guided backprop (activations unshared for ResNets) as `guided_backprop`; the tests check
     # it equals captum's GuidedGradCam with bilinear upsampling.
+    """Guided backprop times the upsampled Grad-CAM map, element by element.
+
+    References:
+        Selvaraju et al. Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
+        Localization. ICCV 2017
+    """
     return guided_backprop(model, inputs, target) * gradcam(model, inputs, target, layer)
 
 
@@ -169,15 +175,18 @@ def gradcam_pp_weights(activations: Tensor, gradients: Tensor) -> Tensor:
 @register_method(
     "gradcam_pp",
     family="cam",
-    description="Grad-CAM++: channels weighted by positive gradients with per-position "
-    "coefficients from higher-order derivatives.",
-    citation="Chattopadhay, Sarkar, Howlader, Balasubramanian. Grad-CAM++: Generalized "
-    "Gradient-Based Visual Explanations for Deep Convolutional Networks. WACV 2018",
 )
 def gradcam_pp(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None = None):
     # The paper's weights use the gradient of exp(y_c), which scales every weight of a sample
     # by exp(y_c) (overflowing for large logits); like pytorch-grad-cam, the logit's gradient
     # is used, which changes each map by that positive factor only.
+    """Grad-CAM++: channels weighted by positive gradients with per-position coefficients from
+    higher-order derivatives.
+
+    References:
+        Chattopadhay, Sarkar, Howlader, Balasubramanian. Grad-CAM++: Generalized Gradient-Based
+        Visual Explanations for Deep Convolutional Networks. WACV 2018
+    """
     return gradient_cam(model, inputs, target, layer, gradcam_pp_weights)
 
 
@@ -192,41 +201,48 @@ def xgradcam_weights(activations: Tensor, gradients: Tensor) -> Tensor:
 @register_method(
     "xgradcam",
     family="cam",
-    description="XGrad-CAM: channels weighted by gradients averaged with the channel's own "
-    "normalised activations as weights.",
-    citation="Fu, Hu, Dong, Zhang, Ren, Han. Axiom-based Grad-CAM: Towards Accurate "
-    "Visualization and Explanation of CNNs. BMVC 2020",
 )
 def xgradcam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None = None):
+    """XGrad-CAM: channels weighted by gradients averaged with the channel's own normalised
+    activations as weights.
+
+    References:
+        Fu, Hu, Dong, Zhang, Ren, Han. Axiom-based Grad-CAM: Towards Accurate Visualization and
+        Explanation of CNNs. BMVC 2020
+    """
     return gradient_cam(model, inputs, target, layer, xgradcam_weights)
 
 
 @register_method(
     "layercam",
     family="cam",
-    description="LayerCAM: every position of every feature map weighted by its own positive "
-    "gradient.",
-    citation="Jiang, Zhang, Hou, Cheng, Wei. LayerCAM: Exploring Hierarchical Class Activation "
-    "Maps for Localization. IEEE TIP 2021",
 )
 def layercam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None = None):
     # Per-position weights ReLU(G_k); the map is ReLU(sum_k ReLU(G_k) * A_k).
+    """LayerCAM: every position of every feature map weighted by its own positive gradient.
+
+    References:
+        Jiang, Zhang, Hou, Cheng, Wei. LayerCAM: Exploring Hierarchical Class Activation Maps for
+        Localization. IEEE TIP 2021
+    """
     return gradient_cam(model, inputs, target, layer, lambda a, g: F.relu(g))
 
 
 @register_method(
     "eigencam",
     family="cam",
-    description="Eigen-CAM: the feature maps projected on their first principal direction "
-    "(class-agnostic: ignores the target).",
-    citation="Muhammad, Yeasin. Eigen-CAM: Class Activation Map using Principal Components. "
-    "IJCNN 2020",
 )
 def eigencam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None = None):
     # As in the paper: the (positions x channels) activation matrix, not centred, projected
     # on its first right singular vector. pytorch-grad-cam centres it first (a PCA) and keeps
     # the singular vector's arbitrary sign; here the sign is chosen so that the projection
     # sums to a non-negative value, then ReLU as for the other CAMs.
+    """Eigen-CAM: the feature maps projected on their first principal direction (class-agnostic:
+    ignores the target).
+
+    References:
+        Muhammad, Yeasin. Eigen-CAM: Class Activation Map using Principal Components. IJCNN 2020
+    """
     with torch.no_grad():
         activations, _ = layer_activations(model, layer, inputs)
         matrix = activations.flatten(2).transpose(1, 2)  # (N, positions, K)
@@ -240,10 +256,6 @@ def eigencam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None
 @register_method(
     "scorecam",
     family="cam",
-    description="Score-CAM: each channel, upsampled and scaled to [0, 1], masks the input; the "
-    "target logits of the masked inputs (softmax over channels) weight the channels.",
-    citation="Wang, Wang, Du, Yang, Zhang, Ding, Mardziel, Hu. Score-CAM: Score-Weighted "
-    "Visual Explanations for Convolutional Neural Networks. CVPR Workshops 2020",
 )
 def scorecam(
     model: nn.Module,
@@ -257,10 +269,14 @@ def scorecam(
     # masked inputs' target logits; subtracting the baseline's logit does not change a
     # softmax) and pytorch-grad-cam; weighting=probability follows the authors' code, which
     # weights each channel by the target's softmax probability of its masked input.
-    if weighting not in SCORECAM_WEIGHTINGS:
-        raise XaibenchError(
-            f"unknown weighting {weighting!r}; valid weightings: {', '.join(SCORECAM_WEIGHTINGS)}"
-        )
+    """Score-CAM: each channel, upsampled and scaled to [0, 1], masks the input; the target logits
+    of the masked inputs (softmax over channels) weight the channels.
+
+    References:
+        Wang, Wang, Du, Yang, Zhang, Ding, Mardziel, Hu. Score-CAM: Score-Weighted Visual
+        Explanations for Convolutional Neural Networks. CVPR Workshops 2020
+    """
+    check_choice("weighting", weighting, SCORECAM_WEIGHTINGS)
     with torch.no_grad():
         activations, _ = layer_activations(model, layer, inputs)
         scores = _masked_scores(model, inputs.detach(), target, activations, weighting, batch_size)

@@ -12,12 +12,14 @@ from xaibench.methods.registry import register_method
 @register_method(
     "random",
     family="control",
-    description="Uniform noise in [0, 1) that ignores model and input: the floor every method "
-    "should beat.",
-    citation="Agarwal et al. OpenXAI: Towards a Transparent Evaluation of Model Explanations. "
-    "NeurIPS Datasets and Benchmarks 2022",
 )
 def random(model: nn.Module, inputs: Tensor, target: Tensor, seed: int = 0) -> Tensor:
+    """Uniform noise in [0, 1) that ignores model and input: the floor every method should beat.
+
+    References:
+        Agarwal et al. OpenXAI: Towards a Transparent Evaluation of Model Explanations. NeurIPS
+        Datasets and Benchmarks 2022
+    """
     generator = torch.Generator(device=inputs.device).manual_seed(seed)
     return torch.rand(inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
 
@@ -25,14 +27,17 @@ def random(model: nn.Module, inputs: Tensor, target: Tensor, seed: int = 0) -> T
 @register_method(
     "edge",
     family="control",
-    description="Edge detector on the input alone (|central difference| for signals, Sobel "
-    "gradient magnitude for images, per channel): ignores the model entirely.",
-    citation="Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. Sanity Checks for Saliency "
-    "Maps. NeurIPS 2018",
 )
 def edge(model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
     # Written here: captum has no edge detector (a fixed convolution). Borders repeat
     # the edge value (replicate padding), so a constant input gives a zero map everywhere.
+    """Edge detector on the input alone (|central difference| for signals, Sobel gradient magnitude
+    for images, per channel): ignores the model entirely.
+
+    References:
+        Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. Sanity Checks for Saliency Maps. NeurIPS
+        2018
+    """
     x = inputs.detach()
     channels = x.shape[1]
     if x.dim() == 3:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from xaibench.methods.chunking import map_sample_chunks
-from xaibench.registry import XaibenchError
+from xaibench.registry import XaibenchError, check_choice
 
 # Statistic of the K maps per sample, from their mean m1 and mean of squares m2. Variance is
 # the population variance (divided by K), as captum's VarGrad and Hooker et al. 2019 use.
@@ -39,12 +39,9 @@ def reduce_over_copies(
     targets `t` (n,). Copies are numbered 0..num_copies-1 and must be the same for a sample
     whatever its batch, so each sample's result is independent of the others.
     """
-    if statistic not in STATISTICS:
-        raise XaibenchError(
-            f"unknown statistic {statistic!r}; valid statistics: {', '.join(STATISTICS)}"
-        )
+    check_choice("statistic", statistic, STATISTICS)
     if num_copies < 1:
-        raise XaibenchError(f"samples={num_copies} must be at least 1")
+        raise XaibenchError(f"copies={num_copies}: there must be at least one copy")
     reduce = STATISTICS[statistic]
 
     def over_copies(x: Tensor, t: Tensor) -> Tensor:

@@ -20,31 +20,32 @@ from xaibench.registry import XaibenchError
 @register_method(
     "saliency",
     family="gradient",
-    description="Absolute gradient of the target logit with respect to the input "
-    "(signed=true keeps the sign).",
-    citation="Simonyan, Vedaldi, Zisserman. Deep Inside Convolutional Networks. ICLR Workshop 2014",
 )
 def saliency(model: nn.Module, inputs: Tensor, target: Tensor, signed: bool = False) -> Tensor:
+    """Absolute gradient of the target logit with respect to the input (signed=true keeps the sign).
+
+    References:
+        Simonyan, Vedaldi, Zisserman. Deep Inside Convolutional Networks. ICLR Workshop 2014
+    """
     return Saliency(model).attribute(inputs, target=target, abs=not signed)
 
 
 @register_method(
     "input_x_gradient",
     family="gradient",
-    description="Input times the gradient of the target logit (gradient x input).",
-    citation="Shrikumar, Greenside, Shcherbina, Kundaje. Not Just a Black Box. arXiv 1605.01713, "
-    "2016",
 )
 def input_x_gradient(model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
+    """Input times the gradient of the target logit (gradient x input).
+
+    References:
+        Shrikumar, Greenside, Shcherbina, Kundaje. Not Just a Black Box. arXiv 1605.01713, 2016
+    """
     return InputXGradient(model).attribute(inputs, target=target)
 
 
 @register_method(
     "integrated_gradients",
     family="gradient",
-    description="Path integral of gradients from a baseline to the input, times (input - "
-    "baseline); captum's Gauss-Legendre quadrature with `steps` points.",
-    citation="Sundararajan, Taly, Yan. Axiomatic Attribution for Deep Networks. ICML 2017",
 )
 def integrated_gradients(
     model: nn.Module,
@@ -56,6 +57,12 @@ def integrated_gradients(
 ) -> Tensor:
     # The paper uses a Riemann sum; captum's default Gauss-Legendre rule converges faster and
     # satisfies completeness to within the same tolerance at fewer steps.
+    """Path integral of gradients from a baseline to the input, times (input - baseline); captum's
+    Gauss-Legendre quadrature with `steps` points.
+
+    References:
+        Sundararajan, Taly, Yan. Axiomatic Attribution for Deep Networks. ICML 2017
+    """
     ig = IntegratedGradients(model)
 
     def attribute(x: Tensor, t: Tensor) -> Tensor:
@@ -67,9 +74,9 @@ def integrated_gradients(
 
 
 def expected_gradients_draws(
-    background: Tensor, samples: int, seed: int, like: Tensor
+    background: Tensor, draws: int, seed: int, like: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """The `samples` (reference, alpha) pairs of expected gradients, on `like`'s device.
+    """The `draws` (reference, alpha) pairs of expected gradients, on `like`'s device.
 
     References are drawn with replacement from `background` and alphas uniformly from [0, 1),
     both from one CPU generator seeded with `seed` (the background lives on the CPU), and
@@ -82,28 +89,20 @@ def expected_gradients_draws(
             f", got {shape}"
         )
     generator = torch.Generator().manual_seed(seed)
-    index = torch.randint(len(background), (samples,), generator=generator)
-    alphas = torch.rand(samples, generator=generator, dtype=torch.float64)
+    index = torch.randint(len(background), (draws,), generator=generator)
+    alphas = torch.rand(draws, generator=generator, dtype=torch.float64)
     return (
         background[index].to(device=like.device, dtype=like.dtype),
         alphas.to(device=like.device, dtype=like.dtype),
     )
 
 
-@register_method(
-    "expected_gradients",
-    family="gradient",
-    description="Expected gradients: mean over references x' from the training data and alpha ~ "
-    "U(0, 1) of (x - x') times the gradient at x' + alpha (x - x') (GradientSHAP without noise).",
-    citation="Erion, Janizek, Sturmfels, Lundberg, Lee. Improving performance of deep learning "
-    "models with axiomatic attribution priors and expected gradients. Nature Machine "
-    "Intelligence 2021",
-)
+@register_method("expected_gradients", family="gradient", renamed={"samples": "draws"})
 def expected_gradients(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    samples: int = 64,
+    draws: int = 64,
     seed: int = 0,
     batch_size: int = 4096,
     background: Tensor | None = None,
@@ -111,12 +110,21 @@ def expected_gradients(
     # captum's GradientShap computes the same estimator but draws references and alphas from
     # numpy's and torch's global generators for the whole batch (a sample's map then depends on
     # its batch); the draws are made here, shared by all samples, and the gradients by captum.
+    """Expected gradients: mean over references x' from the training data and alpha ~ U(0, 1) of (x
+    - x') times the gradient at x' + alpha (x - x') (GradientSHAP without noise).
+
+    References:
+        Erion, Janizek, Sturmfels, Lundberg, Lee. Improving performance of deep learning models with
+        axiomatic attribution priors and expected gradients. Nature Machine Intelligence 2021
+    """
     if background is None:
         raise XaibenchError(
             "expected_gradients needs background=<training inputs (M, C, ...)>; a run passes "
             "its training split automatically"
         )
-    references, alphas = expected_gradients_draws(background, samples, seed, inputs)
+    if draws < 1:
+        raise XaibenchError(f"draws={draws} must be at least 1")
+    references, alphas = expected_gradients_draws(background, draws, seed, inputs)
     saliency = Saliency(model)
 
     def explain_copies(x: Tensor, t: Tensor, copies: range) -> Tensor:
@@ -127,4 +135,4 @@ def expected_gradients(
         grads = saliency.attribute(points.requires_grad_(True), target=point_target, abs=False)
         return (x[None] - reference) * grads.view(-1, *x.shape)
 
-    return reduce_over_copies(explain_copies, inputs, target, samples, batch_size)
+    return reduce_over_copies(explain_copies, inputs, target, draws, batch_size)

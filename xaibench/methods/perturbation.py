@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from xaibench.methods.chunking import map_sample_chunks
 from xaibench.methods.registry import register_method
 from xaibench.perturb import OUTPUTS, make_baseline, target_output
-from xaibench.registry import XaibenchError
+from xaibench.registry import XaibenchError, check_choice
 
 
 def per_dimension(value: int | list[int], inputs: Tensor, name: str) -> tuple[int, ...]:
@@ -28,16 +28,12 @@ def per_dimension(value: int | list[int], inputs: Tensor, name: str) -> tuple[in
 
 
 def check_output(output: str) -> None:
-    if output not in OUTPUTS:
-        raise XaibenchError(f"unknown output {output!r}; valid outputs: {', '.join(OUTPUTS)}")
+    check_choice("output", output, OUTPUTS)
 
 
 @register_method(
     "occlusion",
     family="perturbation",
-    description="Drop of the target output when a sliding window (all channels) is replaced "
-    "by a baseline, averaged over the windows covering each position (captum).",
-    citation="Zeiler, Fergus. Visualizing and Understanding Convolutional Networks. ECCV 2014",
 )
 def occlusion(
     model: nn.Module,
@@ -51,6 +47,12 @@ def occlusion(
 ) -> Tensor:
     # captum averages the drops of all windows that cover a position; Zeiler & Fergus show one
     # value per window position. window=1, stride=1 is occlusion-1 of Ancona et al. 2018.
+    """Drop of the target output when a sliding window (all channels) is replaced by a baseline,
+    averaged over the windows covering each position (captum).
+
+    References:
+        Zeiler, Fergus. Visualizing and Understanding Convolutional Networks. ECCV 2014
+    """
     check_output(output)
     channels = inputs.shape[1]
     windows = (channels, *per_dimension(window, inputs, "window"))
@@ -111,10 +113,6 @@ def rise_masks(
 @register_method(
     "rise",
     family="perturbation",
-    description="RISE: mean of random smooth masks weighted by the target probability of the "
-    "masked input (`num_masks`, `cell`, `p`, `seed`).",
-    citation="Petsiuk, Das, Saenko. RISE: Randomized Input Sampling for Explanation of "
-    "Black-box Models. BMVC 2018",
 )
 def rise(
     model: nn.Module,
@@ -134,6 +132,13 @@ def rise(
     # `masks` to any method with a parameter of that name.
     # All masks are drawn at once and shared by every sample, so maps do not depend on the
     # batch or on how the masks are chunked.
+    """RISE: mean of random smooth masks weighted by the target probability of the masked input
+    (`num_masks`, `cell`, `p`, `seed`).
+
+    References:
+        Petsiuk, Das, Saenko. RISE: Randomized Input Sampling for Explanation of Black-box Models.
+        BMVC 2018
+    """
     check_output(output)
     if not 0 < p <= 1 or cell < 1 or num_masks < 1:
         raise XaibenchError(

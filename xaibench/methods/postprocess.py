@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from xaibench.methods.registry import call_method, register_method
-from xaibench.registry import XaibenchError
+from xaibench.registry import check_choice
 
 TRANSFORMS: dict[str, Callable[[Tensor], Tensor]] = {
     "none": lambda a: a,
@@ -48,10 +48,6 @@ NORMALISATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 @register_method(
     "postprocess",
     family="wrapper",
-    description="Any method's maps (method, params) transformed (none, abs, positive, negative), "
-    "then normalised per sample (none, max, sum, minmax).",
-    citation="As keras-explainable's filters (absolute value, positive part, normalise), "
-    "applied per sample",
 )
 def postprocess(
     model: nn.Module,
@@ -63,10 +59,15 @@ def postprocess(
     normalise: str = "max",
     background: Tensor | None = None,
 ) -> Tensor:
-    for name, value, valid in [("transform", transform, TRANSFORMS),
-                               ("normalise", normalise, NORMALISATIONS)]:  # fmt: skip
-        if value not in valid:
-            raise XaibenchError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+    """Any method's maps (method, params) transformed (none, abs, positive, negative), then
+    normalised per sample (none, max, sum, minmax).
+
+    References:
+        As keras-explainable's filters (absolute value, positive part, normalise), applied per
+        sample
+    """
+    check_choice("transform", transform, TRANSFORMS)
+    check_choice("normalisation", normalise, NORMALISATIONS)
     context = {} if background is None else {"background": background}
     maps = call_method(method, model, inputs, target, dict(params or {}), context).detach()
     return NORMALISATIONS[normalise](TRANSFORMS[transform](maps))

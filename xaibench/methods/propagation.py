@@ -13,7 +13,7 @@ from xaibench.methods.activations import unshared_activations
 from xaibench.methods.chunking import map_sample_chunks
 from xaibench.methods.registry import register_method
 from xaibench.perturb import make_baseline
-from xaibench.registry import XaibenchError
+from xaibench.registry import check_choice
 
 SPRINGENBERG = (
     "Springenberg, Dosovitskiy, Brox, Riedmiller. Striving for Simplicity: The All "
@@ -24,10 +24,6 @@ SPRINGENBERG = (
 @register_method(
     "deeplift",
     family="gradient",
-    description="DeepLIFT with the rescale rule (captum): contributions of input - baseline to "
-    "output - output at the baseline (`baseline`: zero, mean, blur, uniform).",
-    citation="Shrikumar, Greenside, Kundaje. Learning Important Features Through Propagating "
-    "Activation Differences. ICML 2017",
 )
 def deeplift(
     model: nn.Module,
@@ -36,6 +32,13 @@ def deeplift(
     baseline: str = "zero",
     batch_size: int = 4096,
 ) -> Tensor:
+    """DeepLIFT with the rescale rule (captum): contributions of input - baseline to output - output
+    at the baseline (`baseline`: zero, mean, blur, uniform).
+
+    References:
+        Shrikumar, Greenside, Kundaje. Learning Important Features Through Propagating Activation
+        Differences. ICML 2017
+    """
     explainer = DeepLift(unshared_activations(model))
 
     def attribute(x: Tensor, t: Tensor) -> Tensor:
@@ -48,22 +51,28 @@ def deeplift(
 @register_method(
     "guided_backprop",
     family="gradient",
-    description="Gradient where every ReLU also blocks negative gradients on the way back "
-    "(captum).",
-    citation=SPRINGENBERG,
 )
 def guided_backprop(model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
+    """Gradient where every ReLU also blocks negative gradients on the way back (captum).
+
+    References:
+        Springenberg, Dosovitskiy, Brox, Riedmiller. Striving for Simplicity: The All Convolutional
+        Net. ICLR Workshop 2015
+    """
     return GuidedBackprop(unshared_activations(model)).attribute(inputs, target=target)
 
 
 @register_method(
     "deconvolution",
     family="gradient",
-    description="Backward pass where ReLUs pass only positive gradients, ignoring the forward "
-    "activations (captum's Deconvolution).",
-    citation="Zeiler, Fergus. Visualizing and Understanding Convolutional Networks. ECCV 2014",
 )
 def deconvolution(model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
+    """Backward pass where ReLUs pass only positive gradients, ignoring the forward activations
+    (captum's Deconvolution).
+
+    References:
+        Zeiler, Fergus. Visualizing and Understanding Convolutional Networks. ECCV 2014
+    """
     return Deconvolution(unshared_activations(model)).attribute(inputs, target=target)
 
 
@@ -74,12 +83,6 @@ CANONIZERS = ("auto", "none")
 @register_method(
     "lrp",
     family="gradient",
-    description="Layer-wise relevance propagation (zennit) of the target logit: `rule` epsilon "
-    "everywhere, or the composites epsilon_plus, epsilon_plus_flat, epsilon_alpha2_beta1.",
-    citation="Bach, Binder, Montavon, Klauschen, Mueller, Samek. On Pixel-Wise Explanations "
-    "for Non-Linear Classifier Decisions by Layer-Wise Relevance Propagation. PLoS ONE 2015; "
-    "composites: Kohlbrenner et al. Towards Best Practice in Explaining Neural Network "
-    "Decisions with LRP. IJCNN 2020",
 )
 def lrp(
     model: nn.Module,
@@ -93,14 +96,19 @@ def lrp(
     # residual sums of ResNets; zennit's rules cover every _ConvNd and its canonizers rewrite
     # torchvision ResNets and merge batch norms for the duration of the call.
     # zennit is imported here because it imports torchvision (seconds) on import.
+    """Layer-wise relevance propagation (zennit) of the target logit: `rule` epsilon everywhere, or
+    the composites epsilon_plus, epsilon_plus_flat, epsilon_alpha2_beta1.
+
+    References:
+        Bach, Binder, Montavon, Klauschen, Mueller, Samek. On Pixel-Wise Explanations for Non-Linear
+        Classifier Decisions by Layer-Wise Relevance Propagation. PLoS ONE 2015; composites:
+        Kohlbrenner et al. Towards Best Practice in Explaining Neural Network Decisions with LRP.
+        IJCNN 2020
+    """
     from zennit.attribution import Gradient
 
-    if rule not in LRP_RULES:
-        raise XaibenchError(f"unknown LRP rule {rule!r}; valid rules: {', '.join(LRP_RULES)}")
-    if canonizer not in CANONIZERS:
-        raise XaibenchError(
-            f"unknown canonizer {canonizer!r}; valid canonizers: {', '.join(CANONIZERS)}"
-        )
+    check_choice("LRP rule", rule, LRP_RULES, plural="rules")
+    check_choice("canonizer", canonizer, CANONIZERS)
     composite = _composite(rule, epsilon, _canonizers(model) if canonizer == "auto" else [])
 
     def target_logits(output: Tensor) -> Tensor:

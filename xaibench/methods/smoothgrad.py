@@ -15,18 +15,18 @@ The gradients themselves come from captum's Saliency (via the `saliency` method)
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from xaibench.methods.copies import flatten_copies, reduce_over_copies
-from xaibench.methods.registry import METHODS, call_method, register_method
-
-SMILKOV = (
-    "Smilkov, Thorat, Kim, Viegas, Wattenberg. SmoothGrad: removing noise by adding noise. "
-    "arXiv 1706.03825, 2017"
+from xaibench.methods.registry import (
+    METHODS,
+    call_method,
+    register_method,
+    register_method_variant,
 )
+from xaibench.registry import XaibenchError
 
 
 def noise_patterns(inputs: Tensor, samples: int, seed: int) -> Tensor:
@@ -44,33 +44,35 @@ def value_range(inputs: Tensor) -> Tensor:
     return spread.view(-1, *[1] * (inputs.dim() - 1))
 
 
-@register_method(
-    "smooth",
-    family="wrapper",
-    description="Any method averaged over noisy copies of the input (method, params; noise is "
-    "Gaussian with std = noise x the sample's value range); statistic mean, mean_square or "
-    "variance.",
-    citation=SMILKOV,
-)
+@register_method("smooth", family="wrapper", renamed={"samples": "noisy_copies"})
 def smooth(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
     method: str = "saliency",
     params: dict | None = None,
-    samples: int = 50,
+    noisy_copies: int = 50,
     noise: float = 0.15,
     seed: int = 0,
     statistic: str = "mean",
     batch_size: int = 4096,
     background: Tensor | None = None,
 ) -> Tensor:
+    """Any method averaged over noisy copies of the input (method, params; noise is Gaussian with
+    std = noise x the sample's value range); statistic mean, mean_square or variance.
+
+    References:
+        Smilkov, Thorat, Kim, Viegas, Wattenberg. SmoothGrad: removing noise by adding noise.
+        arXiv 1706.03825, 2017
+    """
+    if noisy_copies < 1:
+        raise XaibenchError(f"noisy_copies={noisy_copies} must be at least 1")
     params = dict(params or {})
     inner = METHODS[method].fn
     if "batch_size" in inspect.signature(inner).parameters:
         params.setdefault("batch_size", batch_size)  # the inner loops obey the same knob
     context = {} if background is None else {"background": background}
-    patterns = noise_patterns(inputs, samples, seed)
+    patterns = noise_patterns(inputs, noisy_copies, seed)
 
     def explain_copies(x: Tensor, t: Tensor, copies: range) -> Tensor:
         noisy = (
@@ -81,90 +83,80 @@ def smooth(
         maps = call_method(method, model, flat, flat_target, params, context)
         return maps.view(noisy.shape)
 
-    return reduce_over_copies(explain_copies, inputs, target, samples, batch_size, statistic)
+    return reduce_over_copies(explain_copies, inputs, target, noisy_copies, batch_size, statistic)
 
 
 def smoothed_gradient(
-    model: nn.Module, inputs: Tensor, target: Tensor, statistic: str,
-    samples: int, noise: float, seed: int, batch_size: int,
-) -> Tensor:  # fmt: skip
-    """`smooth` over the signed gradient, so the statistic sees its sign (captum's NoiseTunnel
-    over its default Saliency reduces absolute gradients instead)."""
-    return smooth(
-        model, inputs, target, method="saliency", params={"signed": True}, samples=samples,
-        noise=noise, seed=seed, statistic=statistic, batch_size=batch_size,
-    )  # fmt: skip
-
-
-@register_method(
-    "smoothgrad",
-    family="gradient",
-    description="Gradient averaged over noisy copies of the input; absolute value of the mean "
-    "(signed=true keeps the sign).",
-    citation=SMILKOV,
-)
-def smoothgrad(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    samples: int = 50,
+    statistic: str,
+    times_input: bool,
+    noisy_copies: int = 50,
     noise: float = 0.15,
     seed: int = 0,
-    signed: bool = False,
+    signed: bool = True,
     batch_size: int = 4096,
 ) -> Tensor:
-    # The paper averages signed gradients and shows the absolute value in its figures;
-    # captum's NoiseTunnel over Saliency averages absolute gradients, which differs in general.
-    mean = smoothed_gradient(model, inputs, target, "mean", samples, noise, seed, batch_size)
-    return mean if signed else mean.abs()
+    """A statistic of the signed gradient over noisy copies of the input.
+
+    `smooth` over the signed gradient, so the statistic sees its sign (captum's NoiseTunnel
+    over its default Saliency reduces absolute gradients instead); `times_input` multiplies
+    the result by the input, `signed=False` takes its absolute value.
+
+    References:
+        Smilkov, Thorat, Kim, Viegas, Wattenberg. SmoothGrad: removing noise by adding noise.
+        arXiv 1706.03825, 2017
+    """
+    reduced = smooth(
+        model, inputs, target, method="saliency", params={"signed": True},
+        noisy_copies=noisy_copies, noise=noise, seed=seed, statistic=statistic,
+        batch_size=batch_size,
+    )  # fmt: skip
+    if times_input:
+        reduced = inputs.detach() * reduced
+    return reduced if signed else reduced.abs()
 
 
-def _register_smoothed_gradient(
-    name: str, statistic: str, finish: Callable[[Tensor, Tensor], Tensor], description: str,
-    citation: str,
-) -> Callable:  # fmt: skip
-    """Register `finish(inputs, statistic of the gradient over noisy copies)` as `name`."""
-
-    def method(
-        model: nn.Module,
-        inputs: Tensor,
-        target: Tensor,
-        samples: int = 50,
-        noise: float = 0.15,
-        seed: int = 0,
-        batch_size: int = 4096,
-    ) -> Tensor:
-        reduced = smoothed_gradient(model, inputs, target, statistic, samples, noise, seed,
-                                    batch_size)  # fmt: skip
-        return finish(inputs.detach(), reduced)
-
-    method.__name__ = method.__qualname__ = name
-    return register_method(name, family="gradient", description=description,
-                           citation=citation)(method)  # fmt: skip
-
-
-smoothgrad_sq = _register_smoothed_gradient(
+# The paper averages signed gradients and shows the absolute value in its figures; captum's
+# NoiseTunnel over Saliency averages absolute gradients, which differs in general.
+smoothgrad = register_method_variant(
+    "smoothgrad",
+    smoothed_gradient,
+    summary="Gradient averaged over noisy copies of the input; absolute value of the mean "
+    "(signed=true keeps the sign).",
+    family="gradient",
+    fixed={"statistic": "mean", "times_input": False},
+    defaults={"signed": False},
+    renamed={"samples": "noisy_copies"},
+)
+smoothgrad_sq = register_method_variant(
     "smoothgrad_sq",
-    "mean_square",
-    lambda inputs, reduced: reduced,
-    description="Mean of the squared gradient over noisy copies of the input (SmoothGrad-SQ).",
-    citation="Hooker, Erhan, Kindermans, Kim. A Benchmark for Interpretability Methods in Deep "
-    "Neural Networks. NeurIPS 2019",
+    smoothed_gradient,
+    summary="Mean of the squared gradient over noisy copies of the input (SmoothGrad-SQ).",
+    references="Hooker, Erhan, Kindermans, Kim. A Benchmark for Interpretability Methods in "
+    "Deep Neural Networks. NeurIPS 2019",
+    family="gradient",
+    fixed={"statistic": "mean_square", "times_input": False, "signed": True},
+    renamed={"samples": "noisy_copies"},
 )
 # The variance of the signed gradient; captum's NoiseTunnel over its default Saliency takes the
 # variance of absolute gradients.
-vargrad = _register_smoothed_gradient(
+vargrad = register_method_variant(
     "vargrad",
-    "variance",
-    lambda inputs, reduced: reduced,
-    description="Variance of the gradient over noisy copies of the input.",
-    citation="Adebayo, Gilmer, Goodfellow, Kim. Local Explanation Methods for Deep Neural "
+    smoothed_gradient,
+    summary="Variance of the gradient over noisy copies of the input (VarGrad).",
+    references="Adebayo, Gilmer, Goodfellow, Kim. Local Explanation Methods for Deep Neural "
     "Networks Lack Sensitivity to Parameter Values. ICLR Workshop 2018",
+    family="gradient",
+    fixed={"statistic": "variance", "times_input": False, "signed": True},
+    renamed={"samples": "noisy_copies"},
 )
-smoothgrad_x_input = _register_smoothed_gradient(
+smoothgrad_x_input = register_method_variant(
     "smoothgrad_x_input",
-    "mean",
-    lambda inputs, reduced: inputs * reduced,
-    description="Input times the SmoothGrad mean (signed) gradient.",
-    citation=SMILKOV,
+    smoothed_gradient,
+    summary="Input times the SmoothGrad mean (signed) gradient.",
+    family="gradient",
+    fixed={"statistic": "mean", "times_input": True, "signed": True},
+    renamed={"samples": "noisy_copies"},
 )

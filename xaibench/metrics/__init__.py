@@ -27,8 +27,13 @@ from xaibench.metrics import (  # noqa: F401
     road,
     robustness,
 )
-from xaibench.metrics.registry import METRICS, MetricInfo, MetricResult, register_metric
-from xaibench.registry import check_params
+from xaibench.metrics.registry import (
+    METRICS,
+    MetricInfo,
+    MetricResult,
+    register_metric,
+    register_metric_variant,
+)
 
 __all__ = [
     "METRICS",
@@ -38,6 +43,7 @@ __all__ = [
     "evaluate",
     "evaluate_many",
     "register_metric",
+    "register_metric_variant",
 ]
 
 
@@ -75,7 +81,7 @@ def evaluate_many(
     once for all of them.
     """
     info = METRICS[metric]
-    check_params(info.fn, params, "metric", metric, skip=4)
+    info.check(params, metric)
     check_inputs(inputs)
     target = as_target(target, inputs)
     check_target_range(target, num_outputs(model, inputs))
@@ -85,7 +91,9 @@ def evaluate_many(
         ok = torch.isfinite(attribution).flatten(1).all(dim=1)
         finite.append(ok.cpu())
         cleaned.append(torch.where(ok.view(-1, *[1] * (inputs.dim() - 1)), attribution, 0.0))
-    results = info.fn(model, inputs.detach(), target, [a.detach() for a in cleaned], **params)
+    results = info.score_many(
+        model, inputs.detach(), target, [a.detach() for a in cleaned], **params
+    )
     return [_nan_where_invalid(r, ok) for r, ok in zip(results, finite, strict=True)]
 
 

@@ -103,11 +103,6 @@ DEFAULT_SUBSET_FRACTIONS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
     "sensitivity_n",
     category="faithfulness",
     higher_is_better=True,
-    description="Per sample and subset size n: Pearson correlation, over random subsets of n "
-    "positions, between the subset's attribution sum and the output drop when the subset is "
-    "set to the baseline; the score is the mean over n.",
-    citation="Ancona, Ceolini, Oztireli, Gross. Towards Better Understanding of Gradient-based "
-    "Attribution Methods for Deep Neural Networks. ICLR 2018",
     curve_x_label="n (positions set to the baseline)",
     curve_y_label="Pearson correlation over subsets",
     shared_across_methods=True,
@@ -124,8 +119,17 @@ def sensitivity_n(
     seed: int = 0,
     batch_size: int = 4096,
 ) -> list[MetricResult]:
-    """Sensitivity-n as in the paper: random subsets (not the top-ranked positions), and the
-    correlation taken across subsets for each sample (not across samples)."""
+    """Per sample and subset size n: Pearson correlation, over random subsets of n positions,
+    between the subset's attribution sum and the output drop when the subset is set to the
+    baseline; the score is the mean over n.
+
+    Sensitivity-n as in the paper: random subsets (not the top-ranked positions), and the
+    correlation taken across subsets for each sample (not across samples).
+
+    References:
+        Ancona, Ceolini, Oztireli, Gross. Towards Better Understanding of Gradient-based Attribution
+        Methods for Deep Neural Networks. ICLR 2018
+    """
     sizes = subset_sizes(n, num_positions(inputs))
     curves = subset_correlations(
         model, inputs, target, attributions, sizes, subsets, baseline, output, seed, batch_size
@@ -138,10 +142,6 @@ def sensitivity_n(
     "faithfulness_correlation",
     category="faithfulness",
     higher_is_better=True,
-    description="Pearson correlation, over random subsets of a fixed size, between the "
-    "subset's attribution sum and the output drop when the subset is set to the baseline.",
-    citation="Bhatt, Weller, Moura. Evaluating and Aggregating Feature-based Model "
-    "Explanations. IJCAI 2020",
     shared_across_methods=True,
 )
 def faithfulness_correlation(
@@ -156,9 +156,17 @@ def faithfulness_correlation(
     seed: int = 0,
     batch_size: int = 4096,
 ) -> list[MetricResult]:
-    """Bhatt et al.'s mu_F: corr over subsets S with |S| = `subset_size` of (sum_{i in S} a_i,
+    """Pearson correlation, over random subsets of a fixed size, between the subset's attribution
+    sum and the output drop when the subset is set to the baseline.
+
+    Bhatt et al.'s mu_F: corr over subsets S with |S| = `subset_size` of (sum_{i in S} a_i,
     f(x) - f(x_[x_S = baseline])), per sample. `subset_size` is a number of positions or a
-    fraction of them, checked against the input (a fixed 224 breaks 40-point signals)."""
+    fraction of them, checked against the input (a fixed 224 breaks 40-point signals).
+
+    References:
+        Bhatt, Weller, Moura. Evaluating and Aggregating Feature-based Model Explanations. IJCAI
+        2020
+    """
     sizes = subset_sizes(
         subset_size, num_positions(inputs), "faithfulness_correlation: subset_size"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from xaibench.metrics.registry import MetricResult, register_metric
+from xaibench.metrics.registry import MetricResult, register_metric_variant
 from xaibench.perturb import forward_grid, make_baseline, region_ranks, where_grid
 from xaibench.registry import XaibenchError
 
@@ -74,65 +74,59 @@ def area_curves(
     return MetricResult(scores=scores, curves=curves, curve_x=fraction)
 
 
-@register_metric(
-    "deletion",
-    category="faithfulness",
-    higher_is_better=False,
-    description="Area under the target probability as the most attributed positions are "
-    "replaced by the baseline; a faithful map makes it drop fast.",
-    citation="Petsiuk, Das, Saenko. RISE: Randomized Input Sampling for Explanation of "
-    "Black-box Models. BMVC 2018",
-    curve_x_label="fraction of positions deleted",
-    curve_y_label="target {output}",
-)
-def deletion(
+def area_curve(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
     attributions: Tensor,
+    insert: bool,
     steps: int = 40,
     baseline: str = "zero",
     output: str = "probability",
     patch: int = 1,
     batch_size: int = 4096,
 ) -> MetricResult:
-    """RISE deletion: curve of steps + 1 points from the input (0%) to the baseline (100%)."""
+    """Area under the target output as the most attributed positions are switched between the
+    input and the baseline.
+
+    RISE's deletion (`insert=False`: from the input to the baseline, steps + 1 points from 0%
+    to 100% deleted) and insertion (`insert=True`: from the baseline to the input).
+
+    References:
+        Petsiuk, Das, Saenko. RISE: Randomized Input Sampling for Explanation of Black-box
+        Models. BMVC 2018
+    """
+    substrate = make_baseline(baseline, inputs)
+    start, end = (substrate, inputs) if insert else (inputs, substrate)
     return area_curves(
-        model, inputs, target, attributions, inputs, make_baseline(baseline, inputs),
-        steps, patch, output, batch_size,
-    )  # fmt: skip
+        model, inputs, target, attributions, start, end, steps, patch, output, batch_size
+    )
 
 
-@register_metric(
+register_metric_variant(
+    "deletion",
+    area_curve,
+    summary="Area under the target probability as the most attributed positions are replaced "
+    "by the baseline; a faithful map makes it drop fast.",
+    fixed={"insert": False},
+    category="faithfulness",
+    higher_is_better=False,
+    curve_x_label="fraction of positions deleted",
+    curve_y_label="target {output}",
+)
+# The default insertion substrate is RISE's blurred input (kernel 11, sigma 5).
+register_metric_variant(
     "insertion",
+    area_curve,
+    summary="Area under the target probability as the most attributed positions are restored "
+    "into the baseline; a faithful map makes it rise fast.",
+    fixed={"insert": True},
+    defaults={"baseline": "blur"},
     category="faithfulness",
     higher_is_better=True,
-    description="Area under the target probability as the most attributed positions are "
-    "restored into the baseline; a faithful map makes it rise fast.",
-    citation="Petsiuk, Das, Saenko. RISE: Randomized Input Sampling for Explanation of "
-    "Black-box Models. BMVC 2018",
     curve_x_label="fraction of positions inserted",
     curve_y_label="target {output}",
 )
-def insertion(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    steps: int = 40,
-    baseline: str = "blur",
-    output: str = "probability",
-    patch: int = 1,
-    batch_size: int = 4096,
-) -> MetricResult:
-    """RISE insertion: curve of steps + 1 points from the baseline (0%) to the input (100%).
-
-    The default substrate is RISE's blurred input (kernel 11, sigma 5).
-    """
-    return area_curves(
-        model, inputs, target, attributions, make_baseline(baseline, inputs), inputs,
-        steps, patch, output, batch_size,
-    )  # fmt: skip
 
 
 def aopc(
@@ -141,16 +135,24 @@ def aopc(
     target: Tensor,
     attributions: Tensor,
     most_relevant_first: bool,
-    steps: int,
-    patch: int,
-    baseline: str,
-    output: str,
-    seed: int,
-    batch_size: int,
+    steps: int = 20,
+    patch: int = 1,
+    baseline: str = "uniform",
+    output: str = "logit",
+    seed: int = 0,
+    batch_size: int = 4096,
 ) -> MetricResult:
-    """Samek et al. 2017's AOPC for one sample: (1 / (L + 1)) * sum_{k=0..L} f(x^(0)) - f(x^(k)),
+    """Area over the perturbation curve: the mean drop of the target output over L + 1 steps,
+    each replacing one more region by noise.
+
+    Samek et al. 2017's AOPC for one sample: (1 / (L + 1)) * sum_{k=0..L} f(x^(0)) - f(x^(k)),
     where x^(k) has the first k regions of the order replaced by the baseline (one region per
-    step, cumulatively; L = `steps`). The curve holds f(x^(k)) for k = 0..L."""
+    step, cumulatively; L = `steps`). The curve holds f(x^(k)) for k = 0..L.
+
+    References:
+        Samek, Binder, Montavon, Lapuschkin, Müller. Evaluating the Visualization of What a
+        Deep Neural Network Has Learned. IEEE TNNLS 2017
+    """
     ranks, regions = region_ranks(attributions, patch, most_relevant_first)
     check_steps(steps, regions, patch)
     counts = torch.arange(steps + 1, device=inputs.device)
@@ -162,65 +164,26 @@ def aopc(
     return MetricResult(scores=scores, curves=curves, curve_x=counts.double())
 
 
-AOPC_CITATION = (
-    "Samek, Binder, Montavon, Lapuschkin, Müller. Evaluating the Visualization of What a Deep "
-    "Neural Network Has Learned. IEEE TNNLS 2017"
-)
-
-
-@register_metric(
+register_metric_variant(
     "aopc_morf",
+    aopc,
+    summary="Area over the perturbation curve, most relevant first (MoRF): mean drop of the "
+    "target output over L+1 steps, each replacing one more region (most attributed first) by "
+    "noise; a large drop is faithful.",
+    fixed={"most_relevant_first": True},
     category="faithfulness",
     higher_is_better=True,
-    description="Area over the perturbation curve, most relevant first: mean drop of the target "
-    "output over L+1 steps, each replacing one more region (most attributed first) by noise.",
-    citation=AOPC_CITATION,
     curve_x_label="regions perturbed (most relevant first)",
     curve_y_label="target {output}",
 )
-def aopc_morf(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    steps: int = 20,
-    patch: int = 1,
-    baseline: str = "uniform",
-    output: str = "logit",
-    seed: int = 0,
-    batch_size: int = 4096,
-) -> MetricResult:
-    """AOPC with the most relevant regions first (MoRF): a large drop is faithful."""
-    return aopc(
-        model, inputs, target, attributions, True, steps, patch, baseline, output, seed,
-        batch_size,
-    )  # fmt: skip
-
-
-@register_metric(
+register_metric_variant(
     "aopc_lerf",
+    aopc,
+    summary="Area over the perturbation curve, least relevant first (LeRF): mean drop of the "
+    "target output as the least attributed regions are replaced by noise; small is faithful.",
+    fixed={"most_relevant_first": False},
     category="faithfulness",
     higher_is_better=False,
-    description="Area over the perturbation curve, least relevant first: mean drop of the "
-    "target output as the least attributed regions are replaced by noise; small is faithful.",
-    citation=AOPC_CITATION,
     curve_x_label="regions perturbed (least relevant first)",
     curve_y_label="target {output}",
 )
-def aopc_lerf(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    steps: int = 20,
-    patch: int = 1,
-    baseline: str = "uniform",
-    output: str = "logit",
-    seed: int = 0,
-    batch_size: int = 4096,
-) -> MetricResult:
-    """AOPC with the least relevant regions first (LeRF): a small drop is faithful."""
-    return aopc(
-        model, inputs, target, attributions, False, steps, patch, baseline, output, seed,
-        batch_size,
-    )  # fmt: skip

@@ -22,13 +22,13 @@ from xaibench.perturb import (
     position_scores,
     where_grid,
 )
-from xaibench.registry import XaibenchError
+from xaibench.registry import XaibenchError, check_choice
 
 PERTURBATIONS = ("noisy_baseline", "square", "gaussian")
 
 
-def square_masks(inputs: Tensor, samples: int, patch: int, seed: int) -> Tensor:
-    """`samples` masks (S, *spatial), each one random square (a segment for signals) of
+def square_masks(inputs: Tensor, count: int, patch: int, seed: int) -> Tensor:
+    """`count` masks (S, *spatial), each one random square (a segment for signals) of
     `patch` positions per side, drawn from `seed` on the CPU."""
     spatial = tuple(inputs.shape[2:])
     if isinstance(patch, bool) or not isinstance(patch, int) or not 1 <= patch <= min(spatial):
@@ -38,10 +38,10 @@ def square_masks(inputs: Tensor, samples: int, patch: int, seed: int) -> Tensor:
         )
     generator = torch.Generator().manual_seed(seed)
     corners = [
-        torch.randint(0, size - patch + 1, (samples,), generator=generator) for size in spatial
+        torch.randint(0, size - patch + 1, (count,), generator=generator) for size in spatial
     ]
     grids = torch.meshgrid(*[torch.arange(size) for size in spatial], indexing="ij")
-    inside = torch.ones(samples, *spatial, dtype=torch.bool)
+    inside = torch.ones(count, *spatial, dtype=torch.bool)
     for corner, grid in zip(corners, grids, strict=True):
         offset = grid[None] - corner.view(-1, *[1] * len(spatial))
         inside &= (offset >= 0) & (offset < patch)
@@ -52,12 +52,8 @@ def square_masks(inputs: Tensor, samples: int, patch: int, seed: int) -> Tensor:
     "infidelity",
     category="faithfulness",
     higher_is_better=False,
-    description="Mean squared error between attribution x perturbation and the output change "
-    "it causes, over random perturbations (noisy baselines by default); the map is first "
-    "rescaled by its optimal scale (as in the authors' code) unless normalise=false.",
-    citation="Yeh, Hsieh, Suggala, Inouye, Ravikumar. On the (In)fidelity and Sensitivity of "
-    "Explanations. NeurIPS 2019",
     shared_across_methods=True,
+    renamed={"samples": "perturbations"},
 )
 def infidelity(
     model: nn.Module,
@@ -68,13 +64,17 @@ def infidelity(
     noise: float = 0.2,
     patch: int = 4,
     baseline: str = "zero",
-    samples: int = 100,
+    perturbations: int = 100,
     normalise: bool = True,
     output: str = "logit",
     seed: int = 0,
     batch_size: int = 4096,
 ) -> list[MetricResult]:
-    """INFD = E_I[(I . a - (f(x) - f(x - I)))^2] over `samples` perturbations I.
+    """Mean squared error between attribution x perturbation and the output change it causes, over
+    random perturbations (noisy baselines by default); the map is first rescaled by its optimal
+    scale (as in the authors' code) unless normalise=false.
+
+    INFD = E_I[(I . a - (f(x) - f(x - I)))^2] over `perturbations` perturbations I.
 
     `perturbation` (the first two are the paper's; the authors' code checked for details):
     - `noisy_baseline`: x - I = baseline + eps with eps ~ N(0, noise^2) on every input
@@ -87,14 +87,14 @@ def infidelity(
     `normalise=True` first rescales the map by beta = E[(I . a) Δf] / E[(I . a)^2], the scale
     that minimises the error (the authors' code; captum's normalize=True), so the score does
     not reward or punish a map's overall scale; `false` is the definition as written.
+
+    References:
+        Yeh, Hsieh, Suggala, Inouye, Ravikumar. On the (In)fidelity and Sensitivity of Explanations.
+        NeurIPS 2019
     """
-    if perturbation not in PERTURBATIONS:
-        raise XaibenchError(
-            f"unknown perturbation {perturbation!r}; valid perturbations: "
-            f"{', '.join(PERTURBATIONS)}"
-        )
+    check_choice("perturbation", perturbation, PERTURBATIONS)
     if perturbation == "square":
-        squares = square_masks(inputs, samples, patch, seed)
+        squares = square_masks(inputs, perturbations, patch, seed)
         replacement = make_baseline(baseline, inputs, seed=seed)
 
         def make_inputs(samples: slice, draws: slice) -> Tensor:
@@ -105,7 +105,7 @@ def infidelity(
             return removed @ squares.double().flatten(1).T
     else:
         generator = torch.Generator().manual_seed(seed)
-        eps = noise * torch.randn(samples, *inputs.shape[1:], generator=generator)
+        eps = noise * torch.randn(perturbations, *inputs.shape[1:], generator=generator)
         eps = eps.to(device=inputs.device, dtype=inputs.dtype)
         # gaussian: x - I = x - eps; noisy baseline: x - I = baseline + eps.
         centre = inputs if perturbation == "gaussian" else make_baseline(baseline, inputs)
@@ -120,7 +120,7 @@ def infidelity(
             return shift - sign * (a @ eps.double().flatten(1).T)
 
     original = forward_unperturbed(model, inputs, target, output, batch_size)
-    perturbed = forward_grid(model, target, samples, make_inputs, output, batch_size)
+    perturbed = forward_grid(model, target, perturbations, make_inputs, output, batch_size)
     change = (original[:, None] - perturbed).double()
 
     results = []

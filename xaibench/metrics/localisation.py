@@ -8,7 +8,7 @@ map (attribution summed over channels). No forward passes.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.metrics.similarity import average_ranks
@@ -37,48 +37,40 @@ def nan_where(scores: Tensor, undefined: Tensor) -> Tensor:
     return scores.double().masked_fill(undefined, float("nan"))
 
 
-@register_metric(
-    "pointing_game",
-    category="localisation",
-    higher_is_better=True,
-    description="1 if the position with the largest attribution lies inside the mask, else 0.",
-    citation="Zhang, Bargal, Lin, Brandt, Shen, Sclaroff. Top-down Neural Attention by "
-    "Excitation Backprop. IJCV 2018",
-)
+@register_metric("pointing_game", category="localisation", higher_is_better=True)
 def pointing_game(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    masks: Tensor | None = None,
+    inputs: Tensor, attributions: Tensor, masks: Tensor | None = None
 ) -> MetricResult:
-    """A hit when the arg max position is in the mask; ties for the maximum go to the lower
+    """1 if the position with the largest attribution lies inside the mask, else 0.
+
+    A hit when the arg max position is in the mask; ties for the maximum go to the lower
     position index (xaibench's tie rule). Zhang et al.'s 15-pixel tolerance is not applied:
-    the position must lie in the mask itself. Empty masks score NaN."""
+    the position must lie in the mask itself. Empty masks score NaN.
+
+    References:
+        Zhang, Bargal, Lin, Brandt, Shen, Sclaroff. Top-down Neural Attention by Excitation
+        Backprop. IJCV 2018
+    """
     truth = flat_masks(masks, inputs, "pointing_game")
     top = rank_positions(position_scores(attributions)).argmin(dim=1)
     hit = truth.gather(1, top[:, None]).squeeze(1)
     return MetricResult(scores=nan_where(hit, ~truth.any(dim=1)))
 
 
-@register_metric(
-    "relevance_mass",
-    category="localisation",
-    higher_is_better=True,
-    description="Share of the positive attribution that falls inside the mask.",
-    citation="Arras, Osman, Samek. CLEVR-XAI: A benchmark dataset for the ground truth "
-    "evaluation of neural network explanations. Information Fusion 2022",
-)
+@register_metric("relevance_mass", category="localisation", higher_is_better=True)
 def relevance_mass(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    masks: Tensor | None = None,
+    inputs: Tensor, attributions: Tensor, masks: Tensor | None = None
 ) -> MetricResult:
-    """Relevance mass accuracy = R_within / R_total over positive relevance only (Arras et al.
+    """Share of the positive attribution that falls inside the mask.
+
+    Relevance mass accuracy = R_within / R_total over positive relevance only (Arras et al.
     keep the positive part; negative relevance counts as 0). NaN for a map with no positive
-    relevance or an empty mask."""
+    relevance or an empty mask.
+
+    References:
+        Arras, Osman, Samek. CLEVR-XAI: A benchmark dataset for the ground truth evaluation of
+        neural network explanations. Information Fusion 2022
+    """
     truth = flat_masks(masks, inputs, "relevance_mass")
     positive = position_scores(attributions).double().clamp(min=0)
     total = positive.sum(dim=1)
@@ -86,24 +78,19 @@ def relevance_mass(
     return MetricResult(scores=nan_where(within / total, (total == 0) | ~truth.any(dim=1)))
 
 
-@register_metric(
-    "relevance_rank",
-    category="localisation",
-    higher_is_better=True,
-    description="Of the K most attributed positions, K = the mask's size, the share inside "
-    "the mask.",
-    citation="Arras, Osman, Samek. CLEVR-XAI: A benchmark dataset for the ground truth "
-    "evaluation of neural network explanations. Information Fusion 2022",
-)
+@register_metric("relevance_rank", category="localisation", higher_is_better=True)
 def relevance_rank(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    masks: Tensor | None = None,
+    inputs: Tensor, attributions: Tensor, masks: Tensor | None = None
 ) -> MetricResult:
-    """Relevance rank accuracy: |top-K positions ∩ mask| / K with K = |mask|; ties in the map
-    go to the lower position index. Empty masks score NaN."""
+    """Of the K most attributed positions, K = the mask's size, the share inside the mask.
+
+    Relevance rank accuracy: |top-K positions ∩ mask| / K with K = |mask|; ties in the map
+    go to the lower position index. Empty masks score NaN.
+
+    References:
+        Arras, Osman, Samek. CLEVR-XAI: A benchmark dataset for the ground truth evaluation of
+        neural network explanations. Information Fusion 2022
+    """
     truth = flat_masks(masks, inputs, "relevance_rank")
     size = truth.sum(dim=1)
     ranks = rank_positions(position_scores(attributions))
@@ -111,25 +98,21 @@ def relevance_rank(
     return MetricResult(scores=nan_where(inside / size, size == 0))
 
 
-@register_metric(
-    "localisation_auc",
-    category="localisation",
-    higher_is_better=True,
-    description="ROC AUC of the position map as a classifier of mask against background "
-    "positions (0.5 = chance).",
-    citation="Fawcett. An introduction to ROC analysis. Pattern Recognition Letters 2006 (as "
-    "used for explanations by Arras et al. 2022 and Quantus' AUC)",
-)
+@register_metric("localisation_auc", category="localisation", higher_is_better=True)
 def localisation_auc(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    masks: Tensor | None = None,
+    inputs: Tensor, attributions: Tensor, masks: Tensor | None = None
 ) -> MetricResult:
-    """Area under the ROC curve, computed exactly as the Mann-Whitney statistic: the chance
+    """ROC AUC of the position map as a classifier of mask against background positions (0.5 =
+    chance).
+
+    Area under the ROC curve, computed exactly as the Mann-Whitney statistic: the chance
     that a random mask position outscores a random background position, ties counting one
-    half (scikit-learn's `roc_auc_score`). NaN when the mask is empty or covers everything."""
+    half (scikit-learn's `roc_auc_score`). NaN when the mask is empty or covers everything.
+
+    References:
+        Fawcett. An introduction to ROC analysis. Pattern Recognition Letters 2006 (as used for
+        explanations by Arras et al. 2022 and Quantus' AUC)
+    """
     truth = flat_masks(masks, inputs, "localisation_auc")
     ranks = average_ranks(position_scores(attributions).double())
     positives = truth.sum(dim=1).double()

@@ -29,37 +29,40 @@ from xaibench.perturb import (
     "monotonicity",
     category="faithfulness",
     higher_is_better=True,
-    description="Spearman correlation, over regions, between the absolute attribution of a "
-    "region and the mean squared change of the target output when that region alone is "
-    "replaced by random draws.",
-    citation="Nguyen, Rodríguez Martínez. On quantitative aspects of model interpretability. "
-    "arXiv 2007.07584, 2020",
     shared_across_methods=True,
+    renamed={"samples": "draws"},
 )
 def monotonicity(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
     attributions: Sequence[Tensor],
-    samples: int = 20,
+    draws: int = 20,
     patch: int = 1,
     baseline: str = "uniform",
     output: str = "probability",
     seed: int = 0,
     batch_size: int = 4096,
 ) -> list[MetricResult]:
-    """rho_Spearman(|a_r|, E_d[(f(x) - f(x with region r set to draw d))^2]) per sample.
+    """Spearman correlation, over regions, between the absolute attribution of a region and the mean
+    squared change of the target output when that region alone is replaced by random draws.
+
+    rho_Spearman(|a_r|, E_d[(f(x) - f(x with region r set to draw d))^2]) per sample.
 
     Each region (`patch` positions per side; 1 = single positions) is perturbed on its own,
-    `samples` times; draw d is the baseline made with seed `seed + d` (for `uniform`, fresh
+    `draws` times; draw d is the baseline made with seed `seed + d` (for `uniform`, fresh
     noise over the sample's value range, like Quantus' default). Quantus also divides the
     squared change by f(x)^2; a per-sample constant, which Spearman's rank correlation
     ignores. The perturbations do not depend on the maps, so all methods share the forwards.
+
+    References:
+        Nguyen, Rodríguez Martínez. On quantitative aspects of model interpretability. arXiv
+        2007.07584, 2020
     """
     ids, regions = region_ids(tuple(inputs.shape[2:]), patch, inputs.device)
     original = forward_unperturbed(model, inputs, target, output, batch_size)
     effect = torch.zeros(len(inputs), regions, dtype=torch.float64, device=inputs.device)
-    for draw in range(samples):
+    for draw in range(draws):
         replacement = make_baseline(baseline, inputs, seed=seed + draw)
 
         def make_inputs(samples: slice, chosen: slice, replacement: Tensor = replacement) -> Tensor:
@@ -68,7 +71,7 @@ def monotonicity(
 
         perturbed = forward_grid(model, target, regions, make_inputs, output, batch_size)
         effect += (original[:, None] - perturbed).double().square()
-    effect /= samples
+    effect /= draws
     return [
         MetricResult(scores=spearman(region_scores(a, patch).double().abs(), effect))
         for a in attributions

@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from xaibench.checks import num_outputs
-from xaibench.metrics.reexplain import method_explainer
+from xaibench.metrics.reexplain import Explainer
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.metrics.similarity import map_similarity
-from xaibench.registry import XaibenchError
+from xaibench.registry import XaibenchError, check_choice
 
 MODES = ("cascading", "independent")
 
@@ -54,11 +54,6 @@ def randomise(module: nn.Module, seed: int) -> None:
     "model_randomisation",
     category="randomisation",
     higher_is_better=False,
-    description="Similarity between the map and the map of the same method on a model whose "
-    "layers are re-initialised, from the top layer down (cascading) or one at a time "
-    "(independent); the score is the mean over the randomisation steps where it is defined.",
-    citation="Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. Sanity Checks for Saliency "
-    "Maps. NeurIPS 2018",
     # cascading: layers 1..k randomised; independent: layer k alone.
     curve_x_label="layer k, counted from the output ({mode} randomisation)",
     curve_y_label="{similarity} similarity to the original map",
@@ -68,16 +63,17 @@ def model_randomisation(
     inputs: Tensor,
     target: Tensor,
     attributions: Tensor,
-    method: str | None = None,
-    method_params: dict | None = None,
+    reexplain: Explainer,
     mode: str = "cascading",
     similarity: str = "spearman",
     absolute: bool = True,
     seed: int = 0,
-    batch_size: int = 4096,
-    background: Tensor | None = None,
 ) -> MetricResult:
-    """Curve point k: similarity after randomising layer k counted from the output (k = 1..K);
+    """Similarity between the map and the map of the same method on a model whose layers are
+    re-initialised, from the top layer down (cascading) or one at a time (independent); the
+    score is the mean over the randomisation steps where it is defined.
+
+    Curve point k: similarity after randomising layer k counted from the output (k = 1..K);
     cascading keeps layers 1..k randomised, independent randomises layer k alone. Layer k is
     re-initialised from seed `seed + k`, identically in both modes and for every batch. The
     caller's model is never changed: each step works on a deep copy.
@@ -87,12 +83,13 @@ def model_randomisation(
     points, NaN only when none is defined. Averaging with NaN would drop every sample with one
     constant map (on shapes: Grad-CAM's whole independent column); counting it as 0 would be
     a convention no paper states. Implementations disagree here (scipy and so Quantus return
-    NaN for the point); the curves keep the NaN, so per-step counts stay visible."""
-    if mode not in MODES:
-        raise XaibenchError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    explainer = method_explainer(
-        "model_randomisation", method, method_params, background, batch_size
-    )
+    NaN for the point); the curves keep the NaN, so per-step counts stay visible.
+
+    References:
+        Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. Sanity Checks for Saliency Maps.
+        NeurIPS 2018
+    """
+    check_choice("mode", mode, MODES)
     layers = randomisable_layers(model)
     randomised = copy.deepcopy(model)
     points = []
@@ -100,7 +97,7 @@ def model_randomisation(
         if mode == "independent":
             randomised = copy.deepcopy(model)
         randomise(randomised.get_submodule(name), seed + k)
-        maps = explainer(randomised, inputs, target)
+        maps = reexplain(randomised, inputs, target)
         points.append(map_similarity(attributions, maps, similarity, absolute))
     curves = torch.stack(points, dim=1)
     curve_x = torch.arange(1, len(layers) + 1, dtype=torch.float64)
@@ -118,34 +115,30 @@ def other_classes(target: Tensor, classes: int, seed: int) -> Tensor:
     return (target + offsets[target]) % classes
 
 
-@register_metric(
-    "random_logit",
-    category="randomisation",
-    higher_is_better=False,
-    description="Similarity between the map for the target class and the same method's map "
-    "for a random other class.",
-    citation="Sixt, Granz, Landgraf. When Explanations Lie: Why Many Modified BP Attributions "
-    "Fail. ICML 2020",
-)
+@register_metric("random_logit", category="randomisation", higher_is_better=False)
 def random_logit(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
     attributions: Tensor,
-    method: str | None = None,
-    method_params: dict | None = None,
+    reexplain: Explainer,
     similarity: str = "ssim",
     absolute: bool = False,
     seed: int = 0,
-    batch_size: int = 4096,
-    background: Tensor | None = None,
 ) -> MetricResult:
-    """SSIM (Sixt et al.'s measure) between the map of the target and of a random other
+    """Similarity between the map for the target class and the same method's map for a random
+    other class.
+
+    SSIM (Sixt et al.'s measure) between the map of the target and of a random other
     class. The other class is drawn per class, not per sample (see `other_classes`); vary
-    `seed` to average over other pairs."""
+    `seed` to average over other pairs.
+
+    References:
+        Sixt, Granz, Landgraf. When Explanations Lie: Why Many Modified BP Attributions Fail.
+        ICML 2020
+    """
     classes = num_outputs(model, inputs)
     if classes < 2:
         raise XaibenchError("random_logit needs a model with at least two outputs")
-    explainer = method_explainer("random_logit", method, method_params, background, batch_size)
-    maps = explainer(model, inputs, other_classes(target, classes, seed))
+    maps = reexplain(model, inputs, other_classes(target, classes, seed))
     return MetricResult(scores=map_similarity(attributions, maps, similarity, absolute))

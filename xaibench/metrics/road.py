@@ -14,15 +14,11 @@ import torch
 from torch import Tensor, nn
 
 from xaibench.metrics.imputation import noisy_linear_imputation
-from xaibench.metrics.registry import MetricResult, register_metric
+from xaibench.metrics.registry import MetricResult, register_metric_variant
 from xaibench.perturb import forward_grid, region_ranks
 from xaibench.registry import XaibenchError
 
 DEFAULT_REMOVED = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-ROAD_CITATION = (
-    "Rong, Leemann, Borisov, Kasneci, Kasneci. A Consistent and Efficient Evaluation Strategy "
-    "for Attribution Methods. ICML 2022"
-)
 
 
 def road(
@@ -31,17 +27,24 @@ def road(
     target: Tensor,
     attributions: Tensor,
     most_relevant_first: bool,
-    removed: Sequence[float],
-    noise: float,
-    patch: int,
-    output: str,
-    seed: int,
-    batch_size: int,
+    removed: Sequence[float] = DEFAULT_REMOVED,
+    noise: float = 0.01,
+    patch: int = 1,
+    output: str = "correct",
+    seed: int = 0,
+    batch_size: int = 4096,
 ) -> MetricResult:
-    """Curve of the target output over the fractions removed; the score is its mean.
+    """ROAD: the mean target output as fractions of the positions, in the map's order, are
+    removed and filled by noisy linear imputation.
 
-    Fraction p removes round(p * R) of the R regions. The imputation noise is drawn once per
-    fraction from `seed` and shared by all samples (batch-invariant).
+    Curve of the target output over the fractions removed; the score is its mean (with
+    `output: correct`, the accuracy ROAD plots). Fraction p removes round(p * R) of the R
+    regions. The imputation noise is drawn once per fraction from `seed` and shared by all
+    samples (batch-invariant).
+
+    References:
+        Rong, Leemann, Borisov, Kasneci, Kasneci. A Consistent and Efficient Evaluation
+        Strategy for Attribution Methods. ICML 2022
     """
     fractions = list(removed) if isinstance(removed, Sequence) else [removed]
     if not fractions or not all(isinstance(p, float | int) and 0 < p < 1 for p in fractions):
@@ -67,60 +70,26 @@ def road(
     return MetricResult(scores=curves.double().mean(dim=1), curves=curves, curve_x=curve_x)
 
 
-@register_metric(
+register_metric_variant(
     "road_morf",
-    category="faithfulness",
-    higher_is_better=False,
-    description="ROAD, most relevant first: mean target output (default: whether the class is "
+    road,
+    summary="ROAD, most relevant first: mean target output (default: whether the class is "
     "still predicted) as 10..90% of the positions, most attributed first, are removed and "
     "filled by noisy linear imputation; a fast drop is faithful.",
-    citation=ROAD_CITATION,
+    fixed={"most_relevant_first": True},
+    category="faithfulness",
+    higher_is_better=False,
     curve_x_label="fraction of positions removed (most relevant first)",
     curve_y_label="target {output}",
 )
-def road_morf(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    removed: Sequence[float] = DEFAULT_REMOVED,
-    noise: float = 0.01,
-    patch: int = 1,
-    output: str = "correct",
-    seed: int = 0,
-    batch_size: int = 4096,
-) -> MetricResult:
-    """ROAD MoRF; `output: correct` averages to the accuracy ROAD plots."""
-    return road(
-        model, inputs, target, attributions, True, removed, noise, patch, output, seed,
-        batch_size,
-    )  # fmt: skip
-
-
-@register_metric(
+register_metric_variant(
     "road_lerf",
+    road,
+    summary="ROAD, least relevant first: mean target output as 10..90% of the positions, "
+    "least attributed first, are removed and imputed; staying high is faithful.",
+    fixed={"most_relevant_first": False},
     category="faithfulness",
     higher_is_better=True,
-    description="ROAD, least relevant first: mean target output as 10..90% of the positions, "
-    "least attributed first, are removed and imputed; staying high is faithful.",
-    citation=ROAD_CITATION,
     curve_x_label="fraction of positions removed (least relevant first)",
     curve_y_label="target {output}",
 )
-def road_lerf(
-    model: nn.Module,
-    inputs: Tensor,
-    target: Tensor,
-    attributions: Tensor,
-    removed: Sequence[float] = DEFAULT_REMOVED,
-    noise: float = 0.01,
-    patch: int = 1,
-    output: str = "correct",
-    seed: int = 0,
-    batch_size: int = 4096,
-) -> MetricResult:
-    """ROAD LeRF; `output: correct` averages to the accuracy ROAD plots."""
-    return road(
-        model, inputs, target, attributions, False, removed, noise, patch, output, seed,
-        batch_size,
-    )  # fmt: skip

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xaibench.registry import XaibenchError
+from xaibench.registry import UnknownNameError, XaibenchError
 
 SIMILARITIES = ("spearman", "ssim")
 
@@ -111,9 +111,7 @@ def map_similarity(original: Tensor, other: Tensor, similarity: str, absolute: b
         return spearman(original, other)
     if similarity == "ssim":
         return ssim(unit_range(original), unit_range(other))
-    raise XaibenchError(
-        f"unknown similarity {similarity!r}; valid similarities: {', '.join(SIMILARITIES)}"
-    )
+    raise UnknownNameError("similarity", similarity, SIMILARITIES, plural="similarities")
 
 
 def relative_difference(a: Tensor, b: Tensor) -> Tensor:

@@ -20,6 +20,9 @@ class ModelInfo:
     description: str
 
 
+# What every architecture is built from; everything after these is a setting.
+MODEL_DATA = ("input_shape", "num_classes")
+
 MODELS: Registry[ModelInfo] = Registry("model")
 
 

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from xaibench.cache import Cache, spec_digest
 from xaibench.data import Dataset
-from xaibench.models.registry import MODELS
+from xaibench.models.registry import MODEL_DATA, MODELS
 from xaibench.registry import XaibenchError, check_params, default_params
 
 
@@ -66,7 +66,7 @@ def get_model(
     """The model in eval mode on `device`: loaded from `checkpoint` (a local state dict) when
     given, else trained on `dataset` once per setting and cached."""
     info = MODELS[name]
-    check_params(info.build, params, "model", name, skip=2)
+    check_params(info.build, params, "model", name, MODEL_DATA)
     config = TrainConfig(**train)
     input_shape = tuple(dataset.x_train.shape[1:])
 
@@ -77,7 +77,7 @@ def get_model(
 
     spec = {
         "model": name,
-        "params": {**default_params(info.build, skip=2), **params},
+        "params": {**default_params(info.build, MODEL_DATA), **params},
         "train": vars(config),
         "seed": seed,
         "data": dataset_spec,
