@@ -32,7 +32,7 @@ import xaibench
 from xaibench.cache import Cache
 from xaibench.data import load_dataset
 from xaibench.methods import METHODS
-from xaibench.models import get_model
+from xaibench.models import ModelSpec, get_model
 from xaibench.provenance import resolve_device
 from xaibench.registry import context_for
 
@@ -63,7 +63,7 @@ def forward_floor(model, inputs, repeats, device) -> float:
 def mnist1d_setting(device: torch.device, samples: int, cache_dir: str):
     cache = Cache(cache_dir)
     data, spec, _ = load_dataset("mnist1d", {}, cache)
-    trained = get_model("mnist1d_cnn", {}, {}, data, spec, 0, cache, device, progress=False)
+    trained = get_model(ModelSpec("mnist1d_cnn"), data, spec, cache, device, progress=False)
     inputs = data.x_test[:samples].to(device)
     with torch.no_grad():
         target = trained.model(inputs).argmax(dim=1)

@@ -18,7 +18,8 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 
 from xaibench.metrics.similarity import relative_difference
-from xaibench.run import CONF_DIR, run
+from xaibench.run import run
+from xaibench.settings import CONF_DIR
 
 PAIRS = [("lrp", "input_x_gradient"), ("deeplift", "input_x_gradient"), ("deeplift", "lrp")]
 

@@ -12,7 +12,8 @@ from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
 from xaibench.models import MODELS
 from xaibench.registry import UnknownNameError
-from xaibench.run import CONF_DIR, read_settings, run
+from xaibench.run import run
+from xaibench.settings import CONF_DIR, read_settings
 
 CONF = Path(CONF_DIR)
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -57,8 +58,8 @@ def test_every_method_and_metric_config_holds_only_valid_settings(tmp_path):
 
 def test_memory_knob_reaches_methods_and_metrics(tmp_path):
     settings = read_settings(compose_config("batch_size=123", f"cache_dir={tmp_path}"))
-    assert settings.methods["integrated_gradients"]["batch_size"] == 123
-    assert all(params["batch_size"] == 123 for params in settings.metrics.values())
+    assert settings.methods["integrated_gradients"].params["batch_size"] == 123
+    assert all(entry.params["batch_size"] == 123 for entry in settings.metrics.values())
 
 
 @pytest.fixture(scope="session")

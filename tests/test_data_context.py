@@ -10,7 +10,10 @@ from xaibench.cache import Cache
 from xaibench.data import Dataset, load_dataset
 from xaibench.metrics import METRICS, MetricResult
 from xaibench.metrics.registry import register_metric
-from xaibench.run import Samples, run, run_context, summary_text, write_plots
+from xaibench.report.run_summary import summary_text
+from xaibench.run import run
+from xaibench.runfolder import write_plots
+from xaibench.samples import Samples, run_context
 
 from .test_configs import compose_config
 
@@ -47,7 +50,7 @@ def test_a_run_hands_each_sample_its_own_mask_and_reports_a_weak_model(mask_metr
     result = run(compose_config(*overrides))
     assert result.meta["errors"] == []
     data, _, _ = load_dataset(
-        "mnist1d", {"normalize": "none", "train_limit": 800, "test_limit": 200}, Cache(tmp_path)
+        "mnist1d", {"normalise": "none", "train_limit": 800, "test_limit": 200}, Cache(tmp_path)
     )
     scores = result.scores[result.scores["metric"] == "mask_size"]
     expected = data.masks_test[scores["sample"].tolist()].sum(1)
@@ -56,13 +59,17 @@ def test_a_run_hands_each_sample_its_own_mask_and_reports_a_weak_model(mask_metr
     # The run records what it ran on: split sizes, preparation and the explained subset.
     meta = result.meta
     assert meta["dataset"]["train_size"] == 800 and meta["dataset"]["test_size"] == 200
-    assert meta["dataset"]["preparation"]["normalize"] == "none"
+    assert meta["dataset"]["preparation"]["normalise"] == "none"
     assert meta["dataset"]["masks"] is True
     assert meta["explained"]["count"] == 12
     assert meta["explained"]["per_class"] == data.y_test[:12].bincount(minlength=10).tolist()
     # A model below min_accuracy is flagged first thing in the summary.
     assert meta["model"]["too_weak"] is True
-    assert summary_text(result).splitlines()[2].startswith("**WARNING: MODEL TOO WEAK TO EXPLAIN")
+    assert (
+        summary_text(result.meta, result.summary)
+        .splitlines()[2]
+        .startswith("**WARNING: MODEL TOO WEAK TO EXPLAIN")
+    )
 
 
 def test_shapes_with_cnn2d_runs_every_method_and_metric(tmp_path):
@@ -77,6 +84,6 @@ def test_shapes_with_cnn2d_runs_every_method_and_metric(tmp_path):
     assert len(result.scores) == 8 * len(cfg.method) * len(cfg.metric)
     assert result.inputs.shape == (8, 3, 32, 32)
     assert result.masks.shape == (8, 32, 32)
-    assert result.meta["dataset"]["preparation"]["normalize"] == "standard"
+    assert result.meta["dataset"]["preparation"]["normalise"] == "standard"
     write_plots(tmp_path / "plots", result)
     assert (tmp_path / "plots" / "gallery.png").stat().st_size > 10_000

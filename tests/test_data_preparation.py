@@ -28,7 +28,7 @@ def toy(masks: bool = True) -> Dataset:
 
 def test_limits_keep_the_first_inputs_of_each_split_with_their_masks():
     data = toy()
-    limited = prepare(data, Preparation(normalize="none", train_limit=4, test_limit=3))
+    limited = prepare(data, Preparation(normalise="none", train_limit=4, test_limit=3))
     assert torch.equal(limited.x_train, data.x_train[:4].float() / 255)
     assert torch.equal(limited.y_train, data.y_train[:4])
     assert torch.equal(limited.x_test, data.x_test[:3].float() / 255)
@@ -39,7 +39,7 @@ def test_limits_keep_the_first_inputs_of_each_split_with_their_masks():
 
 def test_standard_normalisation_uses_the_training_statistics_for_both_splits():
     data = toy(masks=False)
-    prepared = prepare(data, Preparation(normalize="standard", train_limit=8))
+    prepared = prepare(data, Preparation(normalise="standard", train_limit=8))
     x_train = data.x_train[:8].double() / 255
     mean = x_train.mean(dim=(0, 2, 3))
     std = x_train.std(dim=(0, 2, 3))
@@ -57,7 +57,7 @@ def test_standard_normalisation_uses_the_training_statistics_for_both_splits():
 def test_no_normalisation_leaves_float_inputs_untouched():
     data = Dataset("toy", torch.randn(4, 1, 5), torch.zeros(4).long(), torch.randn(2, 1, 5),
                    torch.zeros(2).long(), 1)  # fmt: skip
-    prepared = prepare(data, Preparation(normalize="none"))
+    prepared = prepare(data, Preparation(normalise="none"))
     assert torch.equal(prepared.x_train, data.x_train)
     assert torch.equal(prepared.x_test, data.x_test)
 
@@ -65,11 +65,14 @@ def test_no_normalisation_leaves_float_inputs_untouched():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"normalize": "minmax"}, "unknown normalize 'minmax'; valid choices: none, standard"),
+        (
+            {"normalise": "minmax"},
+            "unknown normalisation 'minmax'; valid normalisations: none, standard",
+        ),
         ({"train_limit": 0}, "train_limit=0 must be a positive integer or null"),
         ({"test_limit": 2.5}, "test_limit=2.5 must be a positive integer or null"),
         ({"nosuch": 1}, "unknown parameter 'nosuch' for dataset 'toy_counter'; valid parameters: "
-                        "count, normalize, train_limit, test_limit"),
+                        "count, normalise, train_limit, test_limit"),
     ],
 )  # fmt: skip
 def test_bad_settings_fail_in_one_line(settings, message, counted_dataset, tmp_path):
@@ -107,7 +110,7 @@ def test_the_cache_holds_raw_data_once_and_the_spec_names_what_the_model_sees(
     assert full_spec != limited_spec  # ... but a model trained on it gets another key
     assert full_spec == {
         "dataset": "toy_counter", "version": 1, "count": 6,
-        "normalize": "standard", "train_limit": None, "test_limit": None,
+        "normalise": "standard", "train_limit": None, "test_limit": None,
     }  # fmt: skip
     load_dataset("toy_counter", {"count": 8}, cache)
     assert counted_dataset == [6, 8]
@@ -116,5 +119,5 @@ def test_the_cache_holds_raw_data_once_and_the_spec_names_what_the_model_sees(
 def test_each_dataset_has_a_default_normalisation_in_its_config():
     for name in DATASETS:
         cfg = compose_config(f"dataset={name}")
-        assert cfg.dataset.normalize == DATASETS[name].normalize, name
-    assert DATASETS["mnist1d"].normalize == "none"  # the generator standardises already
+        assert cfg.dataset.normalise == DATASETS[name].normalise, name
+    assert DATASETS["mnist1d"].normalise == "none"  # the generator standardises already

@@ -15,7 +15,7 @@ from xaibench.cache import Cache
 from xaibench.data import load_dataset
 from xaibench.registry import XaibenchError
 
-RAW = {"normalize": "none"}  # compare pixel values as read
+RAW = {"normalise": "none"}  # compare pixel values as read
 
 
 def write_idx(path, array: np.ndarray) -> None:

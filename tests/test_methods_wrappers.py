@@ -10,7 +10,8 @@ from hydra import compose, initialize_config_dir
 import xaibench
 from xaibench.methods.smoothgrad import noise_patterns
 from xaibench.registry import UnknownNameError, XaibenchError
-from xaibench.run import CONF_DIR, read_settings, run
+from xaibench.run import run
+from xaibench.settings import CONF_DIR, read_settings
 
 TARGET = torch.tensor([0, 1, 2, 0, 1, 2])
 
@@ -143,7 +144,7 @@ def test_a_run_holds_labelled_smoothed_and_postprocessed_variants(tmp_path):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     settings = read_settings(cfg)
-    assert settings.method_names == {
+    assert {label: entry.name for label, entry in settings.methods.items()} == {
         "gradcam": "gradcam", "smooth_gradcam": "smooth", "ig_abs_max": "postprocess",
     }  # fmt: skip
     result = run(cfg)

@@ -12,7 +12,7 @@ import torch
 from xaibench.data import load_dataset
 from xaibench.data.shapes import render, scene_chunks, split_seeds
 from xaibench.models import accuracy, get_model
-from xaibench.run import read_settings
+from xaibench.settings import read_settings
 
 from .test_configs import compose_config
 
@@ -27,9 +27,8 @@ def shapes_model(tmp_path_factory):
     )
     data, spec, _ = load_dataset(settings.dataset, settings.dataset_params, settings.cache)
     trained = get_model(
-        settings.model, settings.model_params, settings.model_train, data, spec,
-        settings.model_seed, settings.cache, torch.device("cpu"), progress=False,
-    )  # fmt: skip
+        settings.model, data, spec, settings.cache, torch.device("cpu"), progress=False
+    )
     return settings.dataset_params, data, trained
 
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from xaibench.cache import Cache
 from xaibench.data import Dataset
-from xaibench.models import MODELS, get_model
+from xaibench.models import MODELS, ModelSpec, get_model
 from xaibench.registry import XaibenchError
 
 CPU = torch.device("cpu")
@@ -42,10 +42,8 @@ SPEC = {"dataset": "bumps"}
 
 
 def train(name: str, params: dict, cache: Cache, seed: int = 0, settings=QUICK, **kwargs):
-    return get_model(
-        name, params, settings, separable_signals(), SPEC, seed, cache, CPU, progress=False,
-        **kwargs,
-    )  # fmt: skip
+    spec = ModelSpec(name, params, settings, seed, **kwargs)
+    return get_model(spec, separable_signals(), SPEC, cache, CPU, progress=False)
 
 
 def relus(model: nn.Module) -> list[nn.ReLU]:

@@ -15,9 +15,9 @@ from xaibench.report.agreement_tests import (
     cross_category_markdown,
     tau_b,
 )
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 
-FAST = Settings(resamples=400)
+FAST = ReportSettings(resamples=400)
 CATEGORIES = {"deletion": "faithfulness", "insertion": "localisation", "noise": "faithfulness"}
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from xaibench.registry import XaibenchError
 from xaibench.report.curve_points import curve_point_statistics
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 
 
 def curves(layers: int, dataset: str, samples: int = 30) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def curves(layers: int, dataset: str, samples: int = 30) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-SETTINGS = Settings(resamples=999)
+SETTINGS = ReportSettings(resamples=999)
 
 
 def test_the_last_point_is_each_models_own_and_the_means_are_exact():

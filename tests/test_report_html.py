@@ -15,7 +15,7 @@ from matplotlib.image import imread
 
 from scripts.screenshot_report import find_chromium, screenshot
 from tests.report_synthetic import MEANS, write_synthetic_sweep
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 from xaibench.report.write import write_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def reports(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
         [sys.executable, "-m", "xaibench.report", str(sweep), "--resamples", "300"],
         capture_output=True, text=True, cwd=ROOT, timeout=600,
     )  # fmt: skip
-    write_report([sweep], base / "again", Settings(resamples=300))
+    write_report([sweep], base / "again", ReportSettings(resamples=300))
     return sweep / "report", base / "again", done
 
 

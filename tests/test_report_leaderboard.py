@@ -20,12 +20,12 @@ from tests.report_synthetic import (
 from xaibench.registry import XaibenchError
 from xaibench.report.leaderboard import build_leaderboard, group_result
 from xaibench.report.load import load_runs
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 from xaibench.report.summary import control_failures, control_sentence, summarize
 from xaibench.report.tables import leaderboard_latex, leaderboard_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = Settings(resamples=300)
+FAST = ReportSettings(resamples=300)
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_bad_input_is_one_line(args, message):
 def test_one_model_intervals_are_the_run_summary_intervals(tmp_path):
     scores = synthetic_scores(MEANS, seed=3)
     write_synthetic_run(tmp_path / "run", scores, curves=False)
-    [group] = build_leaderboard(load_runs([tmp_path]), Settings(resamples=9999, seed=3))
+    [group] = build_leaderboard(load_runs([tmp_path]), ReportSettings(resamples=9999, seed=3))
     summary = summarize(scores, seed=3).set_index(["metric", "method"])
     board = group.table.set_index(["metric", "method"]).loc[summary.index]
     for column in ["mean", "ci_low", "ci_high", "n"]:

@@ -8,7 +8,7 @@ import pytest
 
 from xaibench.report import stats
 from xaibench.report.leaderboard import metric_rows
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 
 
 def blocks(columns: dict[str, np.ndarray], models: int = 1) -> pd.DataFrame:
@@ -41,7 +41,7 @@ def test_identical_methods_are_not_significant():
     assert stats.wilcoxon_p(values, values) == 1.0
     assert (stats.pairwise_wilcoxon(matrix).to_numpy() == 1.0).all()
     assert stats.friedman(matrix) == (0.0, 1.0)
-    rows, _ = metric_rows(matrix, True, Settings(resamples=200))
+    rows, _ = metric_rows(matrix, True, ReportSettings(resamples=200))
     assert rows["rank"].tolist() == [1, 1, 1]  # exact ties share the best rank
     assert rows["best"].all()
 
@@ -61,7 +61,7 @@ def test_exchangeable_methods_keep_the_family_wise_error_near_alpha():
 def test_a_clearly_better_method_is_significant_and_ranked_by_direction():
     matrix = shifted({"good": 0.1, "fair": 0.3, "random": 0.6}, samples=100, seed=2)
     # Deletion-like: lower is better.
-    rows, tests = metric_rows(matrix, False, Settings(resamples=500))
+    rows, tests = metric_rows(matrix, False, ReportSettings(resamples=500))
     rows = rows.set_index("method")
     assert rows["rank"].to_dict() == {"good": 1, "fair": 2, "random": 3}
     assert rows.loc["good", "best"] and not rows.loc["fair", "tied_with_best"]
@@ -70,7 +70,7 @@ def test_a_clearly_better_method_is_significant_and_ranked_by_direction():
     assert tests.friedman_p < 1e-6
     assert tests.block_ranks["good"] < tests.block_ranks["fair"] < tests.block_ranks["random"]
     # The same scores read as higher-is-better reverse every rank and fail the control test.
-    flipped, _ = metric_rows(matrix, True, Settings(resamples=500))
+    flipped, _ = metric_rows(matrix, True, ReportSettings(resamples=500))
     assert flipped.set_index("method")["rank"].to_dict() == {"good": 3, "fair": 2, "random": 1}
     assert not flipped.set_index("method").loc[["good", "fair"], "beats_control"].any()
 
@@ -80,7 +80,7 @@ def test_pairing_finds_a_small_consistent_difference_hidden_by_sample_variation(
     paired test sees the difference in every block."""
     a = np.random.default_rng(3).normal(0, 1, 60)
     matrix = blocks({"a": a, "b": a + 0.02 + np.random.default_rng(4).normal(0, 0.005, 60)})
-    rows, _ = metric_rows(matrix, True, Settings(resamples=500))
+    rows, _ = metric_rows(matrix, True, ReportSettings(resamples=500))
     rows = rows.set_index("method")
     assert rows.loc["a", "ci_high"] > rows.loc["b", "ci_low"]  # intervals overlap
     assert rows.loc["a", "p_vs_best"] < 1e-6
@@ -180,7 +180,7 @@ def test_a_method_better_on_most_samples_but_worse_on_average_is_flagged():
     spiky = rng.normal(0, 0.01, 60)
     spiky[:6] += 5.0
     matrix = blocks({"spiky": spiky, "steady": 0.1 + rng.normal(0, 0.01, 60)})
-    rows, _ = metric_rows(matrix, True, Settings(resamples=300))
+    rows, _ = metric_rows(matrix, True, ReportSettings(resamples=300))
     rows = rows.set_index("method")
     assert rows.loc["spiky", "best"] and rows.loc["steady", "p_vs_best"] < 1e-3
     assert rows.loc["steady", "beats_best_on_ranks"] and not rows.loc["steady", "tied_with_best"]
@@ -190,7 +190,7 @@ def test_a_method_better_on_most_samples_but_worse_on_average_is_flagged():
 
 def test_a_method_without_scores_keeps_its_row_but_stays_out_of_the_tests():
     matrix = shifted({"a": 0.1, "b": 0.2, "c": 0.3, "empty": np.nan}, samples=40, seed=9)
-    rows, tests = metric_rows(matrix, True, Settings(resamples=200))
+    rows, tests = metric_rows(matrix, True, ReportSettings(resamples=200))
     rows = rows.set_index("method")
     assert pd.isna(rows.loc["empty", "rank"]) and not rows.loc["empty", "tied_with_best"]
     assert tests.blocks == 40 and tests.friedman_p < 1e-6

@@ -11,7 +11,7 @@ import xaibench.roar as roar
 from xaibench.data import Dataset
 from xaibench.models.zoo import TrainedModel
 from xaibench.registry import XaibenchError
-from xaibench.run import CONF_DIR, read_settings
+from xaibench.settings import CONF_DIR, read_settings
 
 from .conftest import LinearSignalModel
 
@@ -79,7 +79,7 @@ def test_retrained_models_see_only_inputs_with_the_methods_top_positions_removed
     monkeypatch.setattr(roar, "load_dataset", lambda *args: (data, {"name": "tiny"}, True))
     seen: list[tuple[Dataset, dict]] = []
 
-    def fake_get_model(name, params, train, dataset, spec, seed, *args, **kwargs):
+    def fake_get_model(model_spec, dataset, spec, *args, **kwargs):
         seen.append((dataset, spec))
         return TrainedModel(model, 1.0, 1.0, 1, 0.0, True, key=f"model{len(seen)}")
 

@@ -7,7 +7,7 @@ import torch
 
 from xaibench.cache import Cache
 from xaibench.data import load_dataset
-from xaibench.models import get_model
+from xaibench.models import ModelSpec, get_model
 
 from .test_configs import compose_config
 
@@ -20,7 +20,7 @@ def test_mnist1d_cnn_reaches_93_percent(seed, tmp_path):
     cache = Cache(tmp_path)
     data, spec, _ = load_dataset("mnist1d", {}, cache)
     trained = get_model(
-        "mnist1d_cnn", {}, {}, data, spec, seed, cache, torch.device("cpu"), progress=False
+        ModelSpec("mnist1d_cnn", seed=seed), data, spec, cache, torch.device("cpu"), progress=False
     )
     assert trained.test_accuracy >= 0.93
 
@@ -30,7 +30,7 @@ def test_training_is_deterministic_on_the_cpu(tmp_path):
     weights = []
     for folder in ("a", "b"):
         trained = get_model(
-            "mnist1d_cnn", {}, {"epochs": 3}, data, spec, 0, Cache(tmp_path / folder),
+            ModelSpec("mnist1d_cnn", train={"epochs": 3}), data, spec, Cache(tmp_path / folder),
             torch.device("cpu"), progress=False,
         )  # fmt: skip
         weights.append(trained.model.state_dict())

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xaibench.report.summary import mean_ci, summarize, summary_markdown
+from xaibench.report.stats import block_matrix, mean_intervals
+from xaibench.report.summary import summarize, summary_markdown
 
 
 def _scores(values: dict[tuple[str, str], list[float]], higher: dict[str, bool]) -> pd.DataFrame:
@@ -37,21 +38,21 @@ def test_summary_counts_nans_and_ranks_by_direction():
     assert summary.loc[("b", "deletion"), "std"] == pytest.approx(0.1)
 
 
-def test_bootstrap_interval_covers_the_true_mean_at_about_the_nominal_rate():
+def test_the_summary_is_the_one_run_leaderboard():
+    """One interval implementation: the summary's intervals are the leaderboard's (whose
+    coverage and degenerate cases tests/test_report_stats.py checks)."""
     rng = np.random.default_rng(0)
-    trials = 200
-    hits = 0
-    for trial in range(trials):
-        low, high = mean_ci(rng.normal(1.0, 2.0, size=60), resamples=2000, seed=trial)
-        hits += low <= 1.0 <= high
-    assert 0.88 <= hits / trials <= 0.99
-
-
-def test_interval_is_deterministic_and_degenerate_cases_are_handled():
-    values = np.random.default_rng(1).normal(size=50)
-    assert mean_ci(values, seed=3) == mean_ci(values, seed=3)
-    assert mean_ci(np.full(5, 0.25)) == (0.25, 0.25)
-    assert all(np.isnan(mean_ci(np.array([1.0]))))
+    scores = _scores(
+        {("a", "deletion"): list(rng.normal(0.2, 0.1, 30)),
+         ("b", "deletion"): [*rng.normal(0.4, 0.1, 29), np.nan]},
+        {"deletion": False},
+    )  # fmt: skip
+    scores["model_key"] = "m"
+    matrix = block_matrix(scores)
+    expected = mean_intervals(matrix, seed=5)
+    summary = summarize(scores, seed=5).set_index("method")
+    for column in ("mean", "ci_low", "ci_high"):
+        assert summary[column].to_dict() == expected[column].to_dict()
 
 
 def test_markdown_table_has_methods_as_rows_and_directions_in_headers():

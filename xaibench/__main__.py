@@ -13,7 +13,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from xaibench.registry import UnknownNameError
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+# The same folder as settings.CONF_DIR, found without importing torch.
+CONF = Path(__file__).resolve().parent / "conf"
 GROUPS = ("experiment", "setup", "dataset", "model", "method", "metric", "debug")
 
 

@@ -7,6 +7,8 @@ import platform
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -31,21 +33,36 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def apply_threads(threads: object) -> None:
-    """`threads: null` keeps PyTorch's default (one intra-op thread per core); a number sets it.
-
-    On a CPU shared with other jobs PyTorch's threads wait for each other: the README measured a
-    forward pass 350 times slower, and the demo 16 minutes instead of 43 s. `threads=1` avoids
-    it. Process-wide, like torch.set_num_threads itself; meta.json records the count used.
-    """
+def check_threads(threads: object) -> int | None:
+    """`threads: null` keeps PyTorch's default (one intra-op thread per core); else a positive
+    int. Checked only: `cpu_threads` applies it."""
     if threads is None:
-        return
+        return None
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise XaibenchError(
             f"threads={threads!r} must be a positive number of threads, or null for PyTorch's "
             "default (one per core)"
         )
-    torch.set_num_threads(threads)
+    return threads
+
+
+@contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's CPU thread count set to `threads` inside the block (None: unchanged), and
+    restored after it.
+
+    On a CPU shared with other jobs PyTorch's threads wait for each other: the README measured a
+    forward pass 350 times slower, and the demo 16 minutes instead of 43 s. `threads=1` avoids
+    it. The count is process-wide, like torch.set_num_threads itself, so a run sets it for its
+    own duration only; meta.json records the count used.
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def versions() -> dict[str, str]:

@@ -25,15 +25,18 @@ independent of the signals themselves.
 writes roar_samples.csv (whether each test sample is classified correctly, per model seed,
 method and fraction), roar_accuracy.csv (their mean), roar_accuracy.md (mean accuracy per method
 and fraction, and the one-sided test against random removal) and roar_accuracy.png to the run
-folder.
+folder, and, once finished, scores.parquet, curves.parquet and meta.json as a run writes them
+(metric `roar`), so that `python -m xaibench.report` reads the folder like any run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import hydra
@@ -46,14 +49,18 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from xaibench.data import Dataset, load_dataset
-from xaibench.files import atomic_write_text
-from xaibench.methods import explain
-from xaibench.models import get_model
+from xaibench.files import atomic_write, atomic_write_text
+from xaibench.methods import explain_in_batches
+from xaibench.models import get_model, predict_classes
 from xaibench.perturb import region_ranks
-from xaibench.registry import XaibenchError
+from xaibench.provenance import cpu_threads, device_info, git_state, versions
+from xaibench.registry import XaibenchError, check_choice
 from xaibench.report.plots import save
 from xaibench.report.stats import versus_control
-from xaibench.run import CONF_DIR, Settings, read_settings
+from xaibench.run_tables import as_json
+from xaibench.runfolder import relative
+from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
+from xaibench.settings import CONF_DIR, Settings, read_settings
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +78,7 @@ def top_fraction_masks(attributions: Tensor, fraction: float) -> Tensor:
 
 
 def check_fill(fill: str) -> None:
-    if fill not in FILLS:
-        raise XaibenchError(f"unknown ROAR fill {fill!r}; valid fills: {', '.join(FILLS)}")
+    check_choice("ROAR fill", fill, FILLS, plural="fills")
 
 
 def fill_value(x_train: Tensor, fill: str) -> Tensor:
@@ -91,18 +97,17 @@ def remove(inputs: Tensor, masks: Tensor, value: Tensor) -> Tensor:
 
 def attributions_of(model, inputs: Tensor, targets: Tensor, settings: Settings, label: str):
     """The method's maps of `inputs`, `batch_size` inputs at a time (as a run explains)."""
-    name, params = settings.method_names[label], settings.methods[label]
-    chunks = zip(inputs.split(settings.batch_size), targets.split(settings.batch_size), strict=True)
-    return torch.cat([explain(model, x.to(settings.device), t, name, **params) for x, t in chunks])
+    entry = settings.methods[label]
+    return explain_in_batches(
+        model, inputs, targets, entry.name, entry.params, settings.batch_size, settings.device
+    )
 
 
 def targets_of(model, inputs: Tensor, labels: Tensor, settings: Settings) -> Tensor:
     """The class each map explains: the model's prediction or the label (the run's `target`)."""
     if settings.target == "label":
-        return labels.to(settings.device)
-    with torch.no_grad():
-        batches = inputs.split(settings.batch_size)
-        return torch.cat([model(x.to(settings.device)).argmax(1) for x in batches])
+        return labels
+    return predict_classes(model, inputs, settings.batch_size)
 
 
 def removed_dataset(
@@ -120,11 +125,8 @@ def removed_dataset(
 
 
 def correct(model, x: Tensor, y: Tensor, settings: Settings) -> Tensor:
-    """Whether the model classifies each input correctly (bool, CPU)."""
-    with torch.no_grad():
-        batches = x.split(settings.batch_size)
-        predicted = torch.cat([model(b.to(settings.device)).argmax(1).cpu() for b in batches])
-    return predicted == y
+    """Whether the model classifies each input correctly (bool, on the inputs' device)."""
+    return predict_classes(model, x, settings.batch_size) == y
 
 
 def roar_samples(
@@ -141,10 +143,8 @@ def roar_samples(
     data, data_spec, _ = load_dataset(settings.dataset, settings.dataset_params, settings.cache)
 
     def trained_on(dataset: Dataset, spec: dict, train: dict):
-        return get_model(
-            settings.model, settings.model_params, train, dataset, spec, seed, settings.cache,
-            settings.device, settings.progress,
-        )  # fmt: skip
+        model = replace(settings.model, train=train, seed=seed, checkpoint=None)
+        return get_model(model, dataset, spec, settings.cache, settings.device, settings.progress)
 
     def part(label: str, fraction: float, hits: Tensor) -> pd.DataFrame:
         return pd.DataFrame(
@@ -152,9 +152,9 @@ def roar_samples(
              "sample": np.arange(len(hits)), "correct": hits.numpy()}
         )  # fmt: skip
 
-    original = trained_on(data, data_spec, settings.model_train)
+    original = trained_on(data, data_spec, settings.model.train)
     model = original.model
-    retrain = {**settings.model_train, **retrain}
+    retrain = {**settings.model.train, **retrain}
     unmodified = trained_on(data, data_spec, retrain)
     hits = correct(unmodified.model, data.x_test, data.y_test, settings)
     yield pd.concat([part(label, 0.0, hits) for label in settings.methods])
@@ -175,8 +175,8 @@ def roar_samples(
                 **data_spec,
                 "roar": {
                     "explained_by": original.key,
-                    "method": settings.method_names[label],
-                    "params": settings.methods[label],
+                    "method": settings.methods[label].name,
+                    "params": settings.methods[label].params,
                     "target": settings.target,
                     "fraction": fraction,
                     "fill": fill,
@@ -258,19 +258,29 @@ def plot_accuracy(table: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def roar(cfg: DictConfig) -> Iterator[pd.DataFrame]:
-    """The per-sample ROAR table of a config, part by part: rows per model seed, method,
-    fraction and test sample."""
+def read_roar(cfg: DictConfig) -> tuple[Settings, dict]:
+    """The run's settings and the `roar:` options of a config, checked."""
     if "roar" not in cfg:
         raise XaibenchError("no `roar:` settings; run it with experiment=removal_ranking")
     settings = read_settings(cfg)
     options = OmegaConf.to_container(cfg.roar, resolve=True)
+    assert isinstance(options, dict)
     check_fill(options["fill"])
-    fractions = [float(f) for f in options["fractions"]]
-    for seed in options["model_seeds"]:
-        yield from roar_samples(
-            settings, int(seed), fractions, options["fill"], options.get("train") or {}
-        )
+    options["fractions"] = [float(f) for f in options["fractions"]]
+    options["model_seeds"] = [int(seed) for seed in options["model_seeds"]]
+    options["train"] = options.get("train") or {}
+    return settings, options
+
+
+def roar(cfg: DictConfig) -> Iterator[pd.DataFrame]:
+    """The per-sample ROAR table of a config, part by part: rows per model seed, method,
+    fraction and test sample."""
+    settings, options = read_roar(cfg)
+    with cpu_threads(settings.threads):
+        for seed in options["model_seeds"]:
+            yield from roar_samples(
+                settings, seed, options["fractions"], options["fill"], options["train"]
+            )
 
 
 def write_outputs(samples: pd.DataFrame, folder: Path) -> str:
@@ -284,16 +294,118 @@ def write_outputs(samples: pd.DataFrame, folder: Path) -> str:
     return markdown
 
 
+# ROAR as a metric of the run tables, so `python -m xaibench.report` reads a ROAR folder like a
+# run: per sample, the share of the fractions (> 0) at which the retrained model still
+# classifies it correctly (its mean over samples is the mean retrained accuracy); the curves
+# hold each sample's correctness at every fraction, 0 included.
+METRIC = "roar"
+CATEGORY = "faithfulness"
+
+
+def explained_test_split(settings: Settings, seed: int) -> dict:
+    """What the run tables record of the model that made the maps (seed `seed`) on the test
+    split: its key and accuracy, and per sample the label, prediction and explained class."""
+    data, data_spec, _ = load_dataset(settings.dataset, settings.dataset_params, settings.cache)
+    spec = replace(settings.model, seed=seed, checkpoint=None)
+    trained = get_model(spec, data, data_spec, settings.cache, settings.device, settings.progress)
+    predicted = predict_classes(trained.model, data.x_test, settings.batch_size)
+    return {
+        "model_key": trained.key,
+        "model_accuracy": trained.test_accuracy,
+        "label": data.y_test.numpy(),
+        "predicted": predicted.numpy(),
+        "target": (predicted if settings.target == "predicted" else data.y_test).numpy(),
+    }
+
+
+def roar_tables(
+    samples: pd.DataFrame, settings: Settings, options: dict, run_values: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores, curves) in the run-table schema from the per-sample ROAR table."""
+    per_seed = {seed: explained_test_split(settings, seed) for seed in samples["seed"].unique()}
+    rows = samples.assign(value=samples["correct"].astype(float))
+    for column in ("model_key", "model_accuracy", "label", "predicted", "target"):
+        rows[column] = [
+            per_seed[seed][column] if column.startswith("model") else per_seed[seed][column][i]
+            for seed, i in zip(rows["seed"], rows["sample"], strict=True)
+        ]
+    rows = rows.assign(
+        **run_values,
+        method_params=[as_json(settings.methods[m].recorded_params) for m in rows["method"]],
+        metric=METRIC,
+        metric_params=as_json({k: options[k] for k in ("fractions", "fill", "train")}),
+        higher_is_better=False,
+    )
+    keys = ["seed", "method", "sample"]
+    removed = rows[rows["fraction"] > 0]
+    scores = removed.groupby(keys, sort=False).first().reset_index()
+    scores["value"] = removed.groupby(keys, sort=False)["value"].mean().to_numpy()
+    curves = rows.sort_values([*keys, "fraction"], kind="stable")
+    curves = curves.assign(step=curves.groupby(keys, sort=False).cumcount(), x=curves["fraction"])
+    return scores[SCORE_COLUMNS], curves[CURVE_COLUMNS].reset_index(drop=True)
+
+
+def write_run_tables(
+    samples: pd.DataFrame, settings: Settings, options: dict, folder: Path, cfg: DictConfig,
+    overrides: list[str], started: datetime,
+) -> None:  # fmt: skip
+    """scores.parquet, curves.parquet and meta.json (last) as a run folder holds them."""
+    run_values = {
+        "experiment": settings.name,
+        "run_id": relative(folder),
+        "dataset": settings.dataset,
+        "dataset_params": as_json(settings.dataset_params),
+        "model": settings.model.name,
+        "target_mode": settings.target,
+        "overrides": " ".join(overrides),
+    }  # fmt: skip  (`seed` is each row's model seed)
+    scores, curves = roar_tables(samples, settings, options, run_values)
+    atomic_write(folder / "scores.parquet", lambda tmp: scores.to_parquet(tmp, index=False))
+    atomic_write(folder / "curves.parquet", lambda tmp: curves.to_parquet(tmp, index=False))
+    finished = datetime.now(UTC)
+    meta = {
+        "experiment": settings.name,
+        "run_id": relative(folder),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "wall_seconds": round((finished - started).total_seconds(), 3),
+        "command": sys.argv,
+        "overrides": overrides,
+        "versions": versions(),
+        "git": git_state(),
+        **device_info(settings.device),
+        "samples": int(scores["sample"].nunique()),
+        "target": settings.target,
+        "dataset": {"name": settings.dataset, "params": settings.dataset_params},
+        "model": {"name": settings.model.name, "seeds": options["model_seeds"]},
+        "roar": options,
+        "methods": {label: entry.params for label, entry in settings.methods.items()},
+        "method_names": {label: entry.name for label, entry in settings.methods.items()},
+        "metrics": {METRIC: {k: options[k] for k in ("fractions", "fill", "train")}},
+        "metric_names": {METRIC: METRIC},
+        "metric_categories": {METRIC: CATEGORY},
+        "errors": [],
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    atomic_write_text(folder / "meta.json", json.dumps(meta, indent=2, default=str) + "\n")
+
+
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    folder = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    folder = Path(hydra_cfg.runtime.output_dir)
+    started = datetime.now(UTC)
     parts = []
     try:
+        settings, options = read_roar(cfg)
         # Outputs are rewritten after every retrained model, so a long study can be read (and
-        # stopped) while it runs.
+        # stopped) while it runs; the run tables and meta.json come once it has finished.
         for part in roar(cfg):
             parts.append(part)
             markdown = write_outputs(pd.concat(parts, ignore_index=True), folder)
+        with cpu_threads(settings.threads):
+            write_run_tables(pd.concat(parts, ignore_index=True), settings, options, folder, cfg,
+                             list(hydra_cfg.overrides.task), started)  # fmt: skip
     except XaibenchError as error:
         print(f"xaibench.roar: error: {error}", file=sys.stderr)
         sys.exit(2)

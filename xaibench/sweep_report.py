@@ -24,12 +24,12 @@ class ReportAfterSweep(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.get("sweep_report", True):
             return
-        from xaibench.report.settings import Settings  # heavy imports only when a sweep ends
+        from xaibench.report.settings import ReportSettings  # heavy imports only when a sweep ends
         from xaibench.report.write import write_report
 
         folder = Path(config.hydra.sweep.dir)
         try:
-            page = write_report([folder], folder / "report", Settings())
+            page = write_report([folder], folder / "report", ReportSettings())
         except XaibenchError as error:  # e.g. every job failed: say so, the jobs' files stay
             log.error("no report for %s: %s", folder, error)
             print(f"xaibench: no report for {folder}: {error}")

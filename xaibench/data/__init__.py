@@ -22,13 +22,22 @@ __all__ = [
 ]
 
 
+# Settings every dataset took under another name (old name -> new name).
+RENAMED = {"normalize": "normalise"}
+
+
 def check_dataset_params(name: str, params: dict) -> tuple[Preparation, dict]:
     """(the generic settings, the generator's own parameters) of a dataset config; rejects
     unknown names and settings before any work starts."""
     info = DATASETS[name]
-    preparation, own = split_preparation(params, info.normalize)
+    preparation, own = split_preparation(params, info.normalise)
     accepted = [*inspect.signature(info.build).parameters, *PREPARATION_KEYS]
     unknown = sorted(set(own) - set(accepted))
+    if unknown and unknown[0] in RENAMED:
+        raise XaibenchError(
+            f"dataset {name!r}: parameter {unknown[0]!r} is now called {RENAMED[unknown[0]]!r} "
+            "(see CHANGELOG.md)"
+        )
     if unknown:
         raise XaibenchError(
             f"unknown parameter {unknown[0]!r} for dataset {name!r}; valid parameters: "
@@ -41,7 +50,7 @@ def load_dataset(name: str, params: dict, cache: Cache) -> tuple[Dataset, dict, 
     """(dataset, spec, was_cached).
 
     `params` holds the generator's own parameters and the generic settings of `Preparation`
-    (normalize, train_limit, test_limit). The cache holds the generator's raw output; `spec`
+    (normalise, train_limit, test_limit). The cache holds the generator's raw output; `spec`
     identifies the prepared data (it keys trained models and is recorded in every run), and
     `dataset.preparation` records what was done, with the normalisation's statistics.
     """

@@ -104,7 +104,7 @@ def global_random_state_restored():
     "digit template occupies.",
     citation="Greydanus, Kobak. Scaling Down Deep Learning with MNIST-1D. ICML 2024",
     version=2,
-    normalize="none",  # the generator already standardises (mean and std over all signals)
+    normalise="none",  # the generator already standardises (mean and std over all signals)
 )
 def mnist1d(
     num_samples: int = 5000,

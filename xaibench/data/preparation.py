@@ -11,27 +11,24 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from xaibench.data.registry import NORMALIZATIONS, Dataset
-from xaibench.registry import XaibenchError
+from xaibench.data.registry import NORMALISATIONS, Dataset
+from xaibench.registry import XaibenchError, check_choice
 
 
 @dataclass(frozen=True)
 class Preparation:
-    """normalize    none: inputs as generated or read (uint8 inputs scaled to [0, 1]);
+    """normalise    none: inputs as generated or read (uint8 inputs scaled to [0, 1]);
                  standard: each channel shifted and scaled by the mean and standard deviation
                  of the training inputs (after `train_limit`), the same for both splits.
     train_limit  use only the first N training inputs (None: all).
     test_limit   use only the first N test inputs (None: all)."""
 
-    normalize: str = "standard"
+    normalise: str = "standard"
     train_limit: int | None = None
     test_limit: int | None = None
 
     def __post_init__(self) -> None:
-        if self.normalize not in NORMALIZATIONS:
-            raise XaibenchError(
-                f"unknown normalize {self.normalize!r}; valid choices: {', '.join(NORMALIZATIONS)}"
-            )
+        check_choice("normalisation", self.normalise, NORMALISATIONS)
         for name in ("train_limit", "test_limit"):
             limit = getattr(self, name)
             if limit is not None and (not isinstance(limit, int) or limit < 1):
@@ -41,11 +38,11 @@ class Preparation:
 PREPARATION_KEYS = tuple(Preparation.__dataclass_fields__)
 
 
-def split_preparation(params: dict, default_normalize: str) -> tuple[Preparation, dict]:
+def split_preparation(params: dict, default_normalise: str) -> tuple[Preparation, dict]:
     """(the generic settings, the generator's own parameters) of a dataset config."""
     generic = {key: params[key] for key in PREPARATION_KEYS if key in params}
     own = {key: value for key, value in params.items() if key not in PREPARATION_KEYS}
-    return Preparation(**{"normalize": default_normalize, **generic}), own
+    return Preparation(**{"normalise": default_normalise, **generic}), own
 
 
 def prepare(data: Dataset, preparation: Preparation) -> Dataset:
@@ -53,7 +50,7 @@ def prepare(data: Dataset, preparation: Preparation) -> Dataset:
     train, test = slice(preparation.train_limit), slice(preparation.test_limit)
     x_train, x_test = as_float(data.x_train[train]), as_float(data.x_test[test])
     record = {**asdict(preparation), "train_size": len(x_train), "test_size": len(x_test)}
-    if preparation.normalize == "standard":
+    if preparation.normalise == "standard":
         dims = [0, *range(2, x_train.dim())]
         mean = x_train.mean(dim=dims, keepdim=True)
         std = x_train.std(dim=dims, keepdim=True).clamp_min(1e-12)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-from xaibench.registry import Registry
+from xaibench.registry import Registry, check_choice
 
-NORMALIZATIONS = ("none", "standard")
+NORMALISATIONS = ("none", "standard")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class DatasetInfo:
 
     version     part of the cache key: bump it when `build` returns something new for the
                 same parameters, so stale cached data is never read.
-    normalize   the default of the generic `normalize` setting (see data/preparation.py).
+    normalise   the default of the generic `normalise` setting (see data/preparation.py).
     fingerprint `fingerprint(**params)` names the state of the files a dataset reads from a
                 local folder (for example their sizes and times), so edited files are re-read.
     """
@@ -46,7 +46,7 @@ class DatasetInfo:
     description: str
     citation: str
     version: int = 1
-    normalize: str = "standard"
+    normalise: str = "standard"
     fingerprint: Callable[..., str] | None = None
 
 
@@ -59,14 +59,13 @@ def register_dataset(
     description: str,
     citation: str,
     version: int = 1,
-    normalize: str = "standard",
+    normalise: str = "standard",
     fingerprint: Callable[..., str] | None = None,
 ):
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    check_choice("normalisation", normalise, NORMALISATIONS)
 
     def decorator(build: Callable[..., dict]) -> Callable[..., dict]:
-        info = DatasetInfo(name, build, description, citation, version, normalize, fingerprint)
+        info = DatasetInfo(name, build, description, citation, version, normalise, fingerprint)
         DATASETS.add(name, info)
         return build
 

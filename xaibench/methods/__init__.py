@@ -60,14 +60,19 @@ def explain(
 
 
 def explain_in_batches(
-    model: nn.Module, inputs: Tensor, target: Tensor, method: str, params: dict, batch_size: int
+    model: nn.Module,
+    inputs: Tensor,
+    target: Tensor,
+    method: str,
+    params: dict,
+    batch_size: int,
+    device: torch.device | None = None,
 ) -> Tensor:
     """`explain` over `batch_size` inputs at a time (a sample's map does not depend on the
-    others, so batching changes memory use only): how runs, ROAR and re-explaining metrics
-    explain many inputs."""
+    others, so batching changes memory use only), each batch moved to `device` if given: how
+    runs, ROAR and re-explaining metrics explain many inputs."""
+    batches = zip(inputs.split(batch_size), target.split(batch_size), strict=True)
     return torch.cat(
-        [
-            explain(model, x, t, method, **params)
-            for x, t in zip(inputs.split(batch_size), target.split(batch_size), strict=True)
-        ]
-    )
+        [explain(model, x if device is None else x.to(device), t, method, **params)
+         for x, t in batches]
+    )  # fmt: skip

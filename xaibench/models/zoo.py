@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
 from xaibench.cache import Cache, spec_digest
 from xaibench.data import Dataset
+from xaibench.models.predict import accuracy
 from xaibench.models.registry import MODEL_DATA, MODELS
 from xaibench.registry import XaibenchError, check_params, default_params
 
@@ -51,23 +52,33 @@ class TrainedModel:
     checkpoint: str | None = None
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What decides the model of a run: architecture `name` and its `params`, the training
+    settings `train` (fields of TrainConfig), the training seed, or a local `checkpoint` (a
+    state dict) to load instead of training."""
+
+    name: str
+    params: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    seed: int = 0
+    checkpoint: str | None = None
+
+
 def get_model(
-    name: str,
-    params: dict,
-    train: dict,
+    spec: ModelSpec,
     dataset: Dataset,
     dataset_spec: dict,
-    seed: int,
     cache: Cache,
     device: torch.device,
     progress: bool = True,
-    checkpoint: str | None = None,
 ) -> TrainedModel:
-    """The model in eval mode on `device`: loaded from `checkpoint` (a local state dict) when
-    given, else trained on `dataset` once per setting and cached."""
+    """The model in eval mode on `device`: loaded from `spec.checkpoint` when given, else
+    trained on `dataset` once per setting and cached (`dataset_spec` identifies the data)."""
+    name, params, seed, checkpoint = spec.name, spec.params, spec.seed, spec.checkpoint
     info = MODELS[name]
     check_params(info.build, params, "model", name, MODEL_DATA)
-    config = TrainConfig(**train)
+    config = TrainConfig(**spec.train)
     input_shape = tuple(dataset.x_train.shape[1:])
 
     def build() -> nn.Module:
@@ -75,7 +86,7 @@ def get_model(
         check_output_shape(model, dataset, name)
         return model
 
-    spec = {
+    key_spec = {
         "model": name,
         "params": {**default_params(info.build, MODEL_DATA), **params},
         "train": vars(config),
@@ -84,14 +95,14 @@ def get_model(
         "arithmetic": training_arithmetic(device),
     }
     if checkpoint:
-        return load_checkpoint(build, checkpoint, spec, dataset, device)
+        return load_checkpoint(build, checkpoint, key_spec, dataset, device)
 
     def train_now() -> dict:
         return train_model(
             build, dataset, config, seed, device, progress, label=f"{name} seed {seed}"
         )
 
-    entry, cached = cache.load_or_build("models", spec, train_now)
+    entry, cached = cache.load_or_build("models", key_spec, train_now)
     model = build()
     model.load_state_dict(entry["state_dict"])
     model.to(device).eval()
@@ -102,7 +113,7 @@ def get_model(
         epochs_trained=entry["epochs_trained"],
         train_seconds=entry["train_seconds"],
         cached=cached,
-        key=cache.path("models", spec).stem,
+        key=cache.path("models", key_spec).stem,
     )
 
 
@@ -170,18 +181,6 @@ def load_checkpoint(
         key=spec_digest({"checkpoint": digest, "model": spec["model"], "params": spec["params"]}),
         checkpoint=str(path),
     )
-
-
-@torch.inference_mode()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 4096) -> float:
-    device = next(model.parameters()).device
-    correct = sum(
-        (model(x[i : i + batch_size].to(device)).argmax(1).cpu() == y[i : i + batch_size])
-        .sum()
-        .item()
-        for i in range(0, len(x), batch_size)
-    )
-    return correct / max(len(x), 1)
 
 
 def train_model(

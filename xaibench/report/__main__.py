@@ -8,11 +8,11 @@ from pathlib import Path
 
 from xaibench.registry import XaibenchError
 from xaibench.report.load import find_run_folders
-from xaibench.report.settings import ACROSS_MODELS, Settings
+from xaibench.report.settings import ACROSS_MODELS, ReportSettings
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    defaults = Settings()
+    defaults = ReportSettings()
     parser = argparse.ArgumentParser(
         prog="python -m xaibench.report",
         description="Leaderboard, confidence intervals, significance tests, figures and an "
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or args.paths[0] / "report"
         from xaibench.report.write import write_report  # heavy imports after the checks
 
-        settings = Settings(
+        settings = ReportSettings(
             args.confidence, args.resamples, args.seed, args.alpha, args.control,
             args.across_models,
         )  # fmt: skip

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from xaibench.report.load import BLOCK, UNIT
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 
 AGREEMENT_TEST_COLUMNS = [
     "dataset",
@@ -73,7 +73,7 @@ def bootstrap_means(
 
 
 def agreement_tests(
-    scores: pd.DataFrame, categories: dict[str, str], settings: Settings
+    scores: pd.DataFrame, categories: dict[str, str], settings: ReportSettings
 ) -> pd.DataFrame:
     """AGREEMENT_TEST_COLUMNS for every pair of metrics of one dataset x model group.
 

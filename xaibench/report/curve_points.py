@@ -19,7 +19,7 @@ import pandas as pd
 
 from xaibench.registry import XaibenchError
 from xaibench.report.load import load_runs
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 from xaibench.report.stats import block_matrix, mean_intervals, pairwise_wilcoxon
 
 GROUP = ["dataset", "model"]
@@ -40,14 +40,17 @@ def points_of(curves: pd.DataFrame, x: str | float) -> list[float]:
 
 
 def curve_point_statistics(
-    curves: pd.DataFrame, metric: str, x: str | float = "last", settings: Settings | None = None
+    curves: pd.DataFrame,
+    metric: str,
+    x: str | float = "last",
+    settings: ReportSettings | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(intervals, pairwise tests) at the curve point(s) `x`, per dataset and model.
 
     intervals: dataset, model, x, method, mean, ci_low, ci_high, n (finite values);
     pairwise tests: dataset, model, x, method_a, method_b, p_holm.
     """
-    settings = settings or Settings()
+    settings = settings or ReportSettings()
     chosen = curves[curves["metric"] == metric]
     if chosen.empty:
         found = ", ".join(sorted(curves["metric"].unique()))
@@ -66,7 +69,9 @@ def curve_point_statistics(
     return ordered, tests[[*GROUP, "x", "method_a", "method_b", "p_holm"]]
 
 
-def point_statistics(point: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def point_statistics(
+    point: pd.DataFrame, settings: ReportSettings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Intervals (method, mean, ci_low, ci_high, n) and pairwise tests (method_a, method_b,
     p_holm) of one model group's curve values at one x."""
     matrix = block_matrix(point)

@@ -21,7 +21,7 @@ from xaibench.files import atomic_write
 from xaibench.report.leaderboard import GroupResult, registered_metrics
 from xaibench.report.load import Runs
 from xaibench.report.plots import plot_curves
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 
 FORMATS = ("png", "pdf")
 
@@ -62,7 +62,7 @@ def arrow(higher_is_better: bool) -> str:
     return "↑" if higher_is_better else "↓"
 
 
-def plot_bars(group: GroupResult, settings: Settings, stem: Path) -> Path:
+def plot_bars(group: GroupResult, settings: ReportSettings, stem: Path) -> Path:
     """One panel per metric: each method's mean with its confidence interval as error bar."""
     table = group.table
     metrics = list(group.tests)
@@ -84,7 +84,9 @@ def plot_bars(group: GroupResult, settings: Settings, stem: Path) -> Path:
     return save_figure(fig, stem)
 
 
-def plot_critical_difference(group: GroupResult, settings: Settings, stem: Path) -> Path | None:
+def plot_critical_difference(
+    group: GroupResult, settings: ReportSettings, stem: Path
+) -> Path | None:
     """Per metric, mean ranks within (model, sample) blocks (1 = best, left); a crossbar joins
     methods that are not significantly different (Wilcoxon signed-rank, Holm)."""
     metrics = [m for m, t in group.tests.items() if t.blocks and t.block_ranks.notna().all()]
@@ -189,7 +191,7 @@ def copy_galleries(group: GroupResult, runs: Runs, folder: Path) -> dict[str, Pa
     return paths
 
 
-def group_figures(group: GroupResult, runs: Runs, settings: Settings, folder: Path) -> dict:
+def group_figures(group: GroupResult, runs: Runs, settings: ReportSettings, folder: Path) -> dict:
     """Every figure of one group: name -> PNG path (a PDF lies beside each drawn figure)."""
     figures = {
         "bars": plot_bars(group, settings, folder / "bars"),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from xaibench.report.leaderboard import GroupResult
 from xaibench.report.load import Runs
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 from xaibench.report.tables import (
     caption,
     cells,
@@ -72,7 +72,7 @@ def image(path: Path, title: str) -> str:
     )
 
 
-def leaderboard_section(group: GroupResult, settings: Settings) -> str:
+def leaderboard_section(group: GroupResult, settings: ReportSettings) -> str:
     grid = cells(group, bold=("<b>", "</b>"), tie="†", ranks_better="‡")
     grid.columns = headers(group, "↑", "↓", escape=escape)
     grid.index.name = "method"
@@ -204,7 +204,7 @@ def provenance_section(runs: Runs) -> str:
     )
 
 
-def method_note(settings: Settings) -> str:
+def method_note(settings: ReportSettings) -> str:
     return (
         f"<p class=note>Intervals ({settings.confidence:.0%}): with one trained model, a BCa "
         f"bootstrap over test samples ({settings.resamples} resamples, seed {settings.seed}, "
@@ -216,7 +216,10 @@ def method_note(settings: Settings) -> str:
 
 
 def report_html(
-    groups: list[GroupResult], figures: dict[str, dict[str, Path]], runs: Runs, settings: Settings
+    groups: list[GroupResult],
+    figures: dict[str, dict[str, Path]],
+    runs: Runs,
+    settings: ReportSettings,
 ) -> str:
     """The whole page; `figures` maps each group's title to its figures (name -> PNG)."""
     nav = (

@@ -13,7 +13,7 @@ from xaibench.metrics import METRICS
 from xaibench.metrics.registry import MetricInfo
 from xaibench.report import stats
 from xaibench.report.load import GROUP, UNIT, Runs
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 
 LEADERBOARD_COLUMNS = [
     "dataset",
@@ -95,16 +95,20 @@ def registered_metrics(runs: Runs) -> dict[str, tuple[MetricInfo | None, dict]]:
 
 
 def metric_categories(runs: Runs) -> dict[str, str]:
-    """Metric label -> its registered category ("unknown" for metrics this xaibench lacks)."""
+    """Metric label -> its registered category, or the category a run's meta.json gives for a
+    metric that is not registered (ROAR), else "unknown"."""
+    declared: dict[str, str] = {}
+    for meta in runs.metas.values():
+        declared.update(meta.get("metric_categories", {}))
     return {
-        label: info.category if info else "unknown"
+        label: info.category if info else declared.get(label.split("[")[0], "unknown")
         for label, (info, _) in registered_metrics(runs).items()
     }
 
 
-def build_leaderboard(runs: Runs, settings: Settings | None = None) -> list[GroupResult]:
+def build_leaderboard(runs: Runs, settings: ReportSettings | None = None) -> list[GroupResult]:
     """One result per dataset x model found in the runs, in the order they appear."""
-    settings = settings or Settings()
+    settings = settings or ReportSettings()
     categories = metric_categories(runs)
     return [
         group_result(key, scores, categories, settings)
@@ -113,7 +117,7 @@ def build_leaderboard(runs: Runs, settings: Settings | None = None) -> list[Grou
 
 
 def group_result(
-    key: tuple[str, str], scores: pd.DataFrame, categories: dict[str, str], settings: Settings
+    key: tuple[str, str], scores: pd.DataFrame, categories: dict[str, str], settings: ReportSettings
 ) -> GroupResult:
     rows, tests = [], {}
     for metric, part in scores.groupby("metric", sort=False):
@@ -139,7 +143,7 @@ def group_result(
 
 
 def metric_rows(
-    matrix: pd.DataFrame, higher_is_better: bool, settings: Settings
+    matrix: pd.DataFrame, higher_is_better: bool, settings: ReportSettings
 ) -> tuple[pd.DataFrame, MetricTests]:
     """The leaderboard rows of one metric (one per method) and the tests behind them.
 

@@ -15,7 +15,7 @@ ACROSS_MODELS = ("t", "bootstrap")  # intervals over several model seeds (stats.
 
 
 @dataclass(frozen=True)
-class Settings:
+class ReportSettings:
     confidence: float = CONFIDENCE  # of the bootstrap intervals
     resamples: int = RESAMPLES  # bootstrap resamples
     seed: int = 0  # bootstrap seed: the same runs and settings give the same report

@@ -1,73 +1,56 @@
-"""Per method x metric summaries of a score table: mean, spread, bootstrap CI, rank."""
+"""A single run's summary: the one-run case of the leaderboard (same means, intervals, ranks and
+control test), as a small table and as markdown."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from xaibench.report.settings import ALPHA, CONTROL
-from xaibench.report.stats import block_matrix, versus_control
+from xaibench.report.leaderboard import GroupResult, failing_control, group_result
+from xaibench.report.load import UNIT
+from xaibench.report.settings import ALPHA, CONTROL, ReportSettings
 from xaibench.schema import SUMMARY_COLUMNS
 
 
-def mean_ci(
-    values: np.ndarray, confidence: float = 0.95, resamples: int = 9999, seed: int = 0
-) -> tuple[float, float]:
-    """BCa bootstrap confidence interval of the mean (scipy.stats.bootstrap).
-
-    Fewer than two values give NaN; values that are all equal give a zero-width interval
-    (the bootstrap distribution is degenerate and BCa is undefined there).
-    """
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return float("nan"), float("nan")
-    if np.ptp(values) == 0:
-        return float(values[0]), float(values[0])
-    result = stats.bootstrap(
-        (values,),
-        np.mean,
-        confidence_level=confidence,
-        n_resamples=resamples,
-        method="BCa",
-        rng=np.random.default_rng(seed),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+def one_run_group(scores: pd.DataFrame, seed: int = 0) -> GroupResult:
+    """The leaderboard of one run's scores (every row one trained model and dataset)."""
+    if UNIT not in scores:  # a table built by hand: one model
+        scores = scores.assign(**{UNIT: "model"})
+    if "seed" not in scores:
+        scores = scores.assign(seed=0)
+    return group_result(("", ""), scores, {}, ReportSettings(seed=seed))
 
 
-def summarize(
-    scores: pd.DataFrame, by: tuple[str, ...] = ("method", "metric"), seed: int = 0
-) -> pd.DataFrame:
-    """One row per `by` group: mean, std, 95% CI, counts, direction and rank within the metric.
-
-    Rank 1 is the best mean for the metric (highest or lowest, by the metric's direction).
-    """
-    rows = []
-    for key, group in scores.groupby(list(by), sort=False):
-        values = group["value"].to_numpy(dtype=float)
-        finite = values[np.isfinite(values)]
-        low, high = mean_ci(values, seed=seed)
-        rows.append(
-            {
-                **dict(zip(by, key, strict=True)),
-                "mean": finite.mean() if len(finite) else float("nan"),
-                "std": finite.std(ddof=1) if len(finite) > 1 else float("nan"),
-                "ci_low": low,
-                "ci_high": high,
-                "n": len(finite),
-                "n_nan": len(values) - len(finite),
-                "higher_is_better": bool(group["higher_is_better"].iloc[0]),
-            }
-        )
-    summary = pd.DataFrame(rows)
-    if summary.empty:
+def summarize(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """One row per method x metric (SUMMARY_COLUMNS): mean, std, the leaderboard's 95% interval
+    (BCa bootstrap over samples, seeded by `seed`), counts, direction and rank within the
+    metric (1 = best mean, direction-aware)."""
+    if scores.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    signed = summary["mean"].where(summary["higher_is_better"], -summary["mean"])
-    group_keys = [c for c in by if c != "method"]
-    ranks = signed.groupby([summary[c] for c in group_keys]).rank(ascending=False, method="min")
-    summary["rank"] = ranks.astype("Int64")  # NaN-safe integers
-    columns = [c for c in SUMMARY_COLUMNS if c not in by]
-    return summary[[*by, *columns]]
+    return summary_table(one_run_group(scores, seed), scores)
+
+
+def summary_and_control(scores: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """(`summarize`'s table, `control_failures`) of a run's scores, from one leaderboard."""
+    if scores.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS), {}
+    group = one_run_group(scores, seed)
+    return summary_table(group, scores), failing_control(group)
+
+
+def summary_table(group: GroupResult, scores: pd.DataFrame) -> pd.DataFrame:
+    """`summarize`'s table from the one-run leaderboard `group` of `scores`."""
+    table = group.table
+    spread = scores.groupby(["metric", "method"], sort=False)["value"].agg(_finite_std)
+    table = table.join(spread.rename("std"), on=["metric", "method"])
+    table["rank"] = table["rank"].astype("Int64")  # NaN-safe integers
+    return table[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def _finite_std(values: pd.Series) -> float:
+    finite = values.to_numpy(float)
+    finite = finite[np.isfinite(finite)]
+    return finite.std(ddof=1) if len(finite) > 1 else float("nan")
 
 
 def summary_cell(mean: float, low: float, high: float, rank, n_nan: int) -> str:
@@ -95,19 +78,10 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return table.to_markdown()
 
 
-def control_failures(
-    scores: pd.DataFrame, control: str = CONTROL, alpha: float = ALPHA
-) -> dict[str, list[str]]:
-    """Metric -> the methods that do not beat `control` significantly, for metrics where the
-    control was run: one-sided paired Wilcoxon signed-rank tests over samples, Holm-corrected
-    over the methods (as in the leaderboard reports)."""
-    failing = {}
-    for metric, part in scores.groupby("metric", sort=False):
-        matrix = block_matrix(part)
-        if control in matrix.columns and len(matrix.columns) > 1:
-            p = versus_control(matrix, control, bool(part["higher_is_better"].iloc[0]))
-            failing[metric] = list(p.index[~(p < alpha)])
-    return failing
+def control_failures(scores: pd.DataFrame) -> dict[str, list[str]]:
+    """Metric -> the methods that do not beat the control significantly, for metrics where the
+    control was run (the leaderboard's one-sided Wilcoxon tests, Holm-corrected)."""
+    return failing_control(one_run_group(scores)) if len(scores) else {}
 
 
 def control_sentence(failing: dict[str, list[str]], control: str = CONTROL,

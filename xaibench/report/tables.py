@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 from xaibench.report.leaderboard import GroupResult, failing_control
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 from xaibench.report.summary import control_sentence
 
 
@@ -31,7 +31,7 @@ def p_value(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def interval_name(settings: Settings, several_models: bool) -> str:
+def interval_name(settings: ReportSettings, several_models: bool) -> str:
     if not several_models:
         return "BCa bootstrap over samples"
     if settings.across_models == "t":
@@ -39,7 +39,9 @@ def interval_name(settings: Settings, several_models: bool) -> str:
     return "two-stage bootstrap, model seeds then samples"
 
 
-def caption(group: GroupResult, settings: Settings, marks: tuple[str, str] = ("†", "‡")) -> str:
+def caption(
+    group: GroupResult, settings: ReportSettings, marks: tuple[str, str] = ("†", "‡")
+) -> str:
     samples = group.table["n"].max() // max(1, len(group.models))
     seeds = ", ".join(map(str, group.seeds))
     interval = interval_name(settings, several_models=len(group.models) > 1)
@@ -52,7 +54,7 @@ def caption(group: GroupResult, settings: Settings, marks: tuple[str, str] = ("�
     )
 
 
-def controls_sentence(group: GroupResult, settings: Settings) -> str:
+def controls_sentence(group: GroupResult, settings: ReportSettings) -> str:
     return control_sentence(failing_control(group), settings.control, settings.alpha)
 
 
@@ -88,7 +90,7 @@ def headers(group: GroupResult, up: str, down: str, escape=str) -> list[str]:
     return [f"{escape(m)} {up if direction[m] else down}" for m in group.tests] + ["mean rank"]
 
 
-def group_markdown(group: GroupResult, settings: Settings) -> str:
+def group_markdown(group: GroupResult, settings: ReportSettings) -> str:
     grid = cells(group, bold=("**", "**"), tie="†", ranks_better="‡")
     grid.columns = headers(group, "↑", "↓")
     grid.index.name = "method"
@@ -105,7 +107,7 @@ def group_markdown(group: GroupResult, settings: Settings) -> str:
     )
 
 
-def leaderboard_markdown(groups: list[GroupResult], settings: Settings) -> str:
+def leaderboard_markdown(groups: list[GroupResult], settings: ReportSettings) -> str:
     return "# Leaderboard\n\n" + "\n\n".join(group_markdown(g, settings) for g in groups) + "\n"
 
 
@@ -119,7 +121,7 @@ def latex_escape(text: str) -> str:
     return "".join(LATEX_SPECIAL.get(char, char) for char in text)
 
 
-def group_latex(group: GroupResult, settings: Settings) -> str:
+def group_latex(group: GroupResult, settings: ReportSettings) -> str:
     grid = cells(
         group, bold=(r"\textbf{", "}"), tie=r"\textsuperscript{\dag}",
         ranks_better=r"\textsuperscript{\ddag}",
@@ -146,7 +148,7 @@ def group_latex(group: GroupResult, settings: Settings) -> str:
     return "\n".join(lines)
 
 
-def leaderboard_latex(groups: list[GroupResult], settings: Settings) -> str:
+def leaderboard_latex(groups: list[GroupResult], settings: ReportSettings) -> str:
     """Tables for a paper; needs `\\usepackage{booktabs}`."""
     preamble = "% xaibench leaderboard; needs \\usepackage{booktabs}\n"
     return preamble + "\n\n".join(group_latex(g, settings) for g in groups) + "\n"

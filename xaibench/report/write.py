@@ -23,7 +23,7 @@ from xaibench.report.leaderboard import (
     metric_categories,
 )
 from xaibench.report.load import GROUP, Runs, load_runs
-from xaibench.report.settings import Settings
+from xaibench.report.settings import ReportSettings
 from xaibench.report.tables import leaderboard_latex, leaderboard_markdown
 
 
@@ -56,7 +56,7 @@ def agreement_table(groups: list[GroupResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "model", "metric_a", "metric_b", "kendall_tau"])
 
 
-def agreement_tests_table(runs: Runs, settings: Settings) -> pd.DataFrame:
+def agreement_tests_table(runs: Runs, settings: ReportSettings) -> pd.DataFrame:
     """Every group's metric pairs with tau, its test and its bootstrap interval (long table)."""
     categories = metric_categories(runs)
     parts = [
@@ -67,13 +67,13 @@ def agreement_tests_table(runs: Runs, settings: Settings) -> pd.DataFrame:
 
 
 def write_report(
-    paths: list[str | Path], out: str | Path, settings: Settings | None = None
+    paths: list[str | Path], out: str | Path, settings: ReportSettings | None = None
 ) -> Path:
     """Read the runs under `paths`, write the report into `out`; returns report.html's path.
 
     Deterministic: the same runs and settings give byte-identical files.
     """
-    settings = settings or Settings()
+    settings = settings or ReportSettings()
     out = Path(out)
     runs = load_runs(paths)
     groups = build_leaderboard(runs, settings)
