@@ -150,8 +150,8 @@ def gradcam(
     Args:
         layer: Module path of the layer (as for `model.get_submodule`: `features.9`,
             `layer4.1`); None (default) takes the model's last `Conv1d` or `Conv2d` module and
-            its output before the activation that follows (see `gradcam`). A module called
-            more than once in a forward pass gives its last call.
+            its output before the activation that follows (see above). A module called more
+            than once in a forward pass gives its last call.
         relu: Rectify the weighted sum (True, the paper). False returns the signed sum, which
             also shows where the layer's features lower the target logit.
 
@@ -432,8 +432,8 @@ def layercam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None
     family="cam",
 )
 def eigencam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None = None):
-    r"""Eigen-CAM: a layer's feature maps projected on their first principal direction;
-    class-agnostic, it ignores the target.
+    r"""Eigen-CAM: a layer's feature maps projected on their dominant direction (the first
+    singular vector); class-agnostic, it ignores the target.
 
     Let M be the layer's activations as a (positions x channels) matrix and v its first right
     singular vector; the map is $\mathrm{ReLU}(s M v)$, upsampled as Grad-CAM's, with the sign

@@ -199,22 +199,21 @@ def lrp(
     r"""Layer-wise relevance propagation (LRP, zennit): the target logit redistributed layer by
     layer down to the input, by the chosen rules.
 
-    Relevance starts as the target logit $y_c$ (0 for the other classes), and every layer hands
-    its output relevance $R_j$ to its inputs in proportion to their contributions
-    $z_{ij} = x_i w_{ij}$. `rule="epsilon"` applies the epsilon rule
-    $R_i = \sum_j z_{ij} R_j / (\sum_{i'} z_{i'j} + \epsilon\, \mathrm{sign})$ to every
-    convolution and linear layer; on ReLU networks it equals gradient x input as epsilon goes
-    to 0 (Ancona et al. 2018). The composites follow Kohlbrenner et al. 2020, with epsilon on
-    linear layers and, on convolutions: $z^+$, positive contributions only (`epsilon_plus`);
-    the same with the flat rule on the first layer, which spreads relevance evenly over each
-    unit's receptive field whatever the input (`epsilon_plus_flat`); or alpha = 2, beta = 1,
-    positive contributions counted twice and negative ones once against
-    (`epsilon_alpha2_beta1`). In every case activations pass relevance through unchanged, sums
-    and average pooling split it in proportion to their inputs, and max pooling hands it to
-    the maximum. Relevance is conserved layer by layer except for what biases and epsilon
-    absorb, so without biases the map sums to $y_c$ (alpha2-beta1 excepted: it conserves only at
-    units with both positive and negative contributions). One forward and one modified backward
-    pass.
+    Relevance starts as the target logit $y_c$ (0 for the other classes), and every layer hands its
+    output relevance $R_j$ to its inputs in proportion to their contributions $z_{ij} = x_i w_{ij}$.
+    `rule="epsilon"` applies the epsilon rule $R_i = \sum_j z_{ij} R_j / (z_j + \epsilon\,
+    \mathrm{sign}(z_j))$, with $z_j = \sum_{i'} z_{i'j} + b_j$, to every convolution and linear
+    layer; on ReLU networks it equals gradient x input as epsilon goes to 0 (Ancona et al. 2018).
+    The composites follow Kohlbrenner et al. 2020, with epsilon on linear layers and, on
+    convolutions: $z^+$, positive contributions only (`epsilon_plus`); the same with the flat rule
+    on the first layer, which spreads relevance evenly over each unit's receptive field whatever the
+    input (`epsilon_plus_flat`); or alpha = 2, beta = 1, positive contributions counted twice and
+    negative ones once against (`epsilon_alpha2_beta1`). In every case activations pass relevance
+    through unchanged, sums and average pooling split it in proportion to their inputs, and max
+    pooling hands it to the maximum. Relevance is conserved layer by layer except for what biases
+    and epsilon absorb, so without biases the map sums to $y_c$ (alpha2-beta1 excepted: it conserves
+    only at units with both positive and negative contributions). One forward and one modified
+    backward pass.
 
     Args:
         rule: `epsilon` (default: the epsilon rule on every convolution and linear layer),
