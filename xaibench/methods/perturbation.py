@@ -45,10 +45,59 @@ def occlusion(
     output: str = "logit",
     batch_size: int = 4096,
 ) -> Tensor:
-    # captum averages the drops of all windows that cover a position; Zeiler & Fergus show one
-    # value per window position. window=1, stride=1 is occlusion-1 of Ancona et al. 2018.
-    """Drop of the target output when a sliding window (all channels) is replaced by a baseline,
-    averaged over the windows covering each position (captum).
+    r"""Occlusion: the drop of the target output when a sliding window (all channels) is set to a
+    baseline, averaged over the windows that cover each position.
+
+    For every placement W of a window of `window` positions, moved by `stride`, the drop is
+    $d_W = y_c(x) - y_c(x \text{ with } W \text{ set to the baseline})$, with $y_c$ the target
+    logit (or probability, `output`); a position's attribution is the mean of $d_W$ over the
+    windows that contain it (captum's `Occlusion`). Positive where hiding the region lowers the
+    target output, in the output's units. It measures the effect of removing a region as a
+    whole, so it sees interactions inside a window that gradients miss, but it depends on what
+    "removed" means (the baseline) and on the window's size. One forward pass per window
+    placement plus one: for a length L, $\lceil (L - w) / s \rceil + 1$ placements, and the
+    counts multiply over height and width. `window=1, stride=1` is occlusion-1 of Ancona et
+    al. 2018; on a linear model it is then gradient x input from the baseline.
+
+    Args:
+        window: The window's size in positions: one int for every dimension, or one per
+            dimension (length; height and width). It covers all channels and must fit in the
+            input. 4 by default (a tenth of an MNIST-1D signal).
+        stride: The step between window placements, an int or one per dimension; it must not
+            exceed `window` (captum requires every position to be covered). 2 by default, so
+            that most positions average two windows.
+        baseline: What the occluded values become: `zero` (default: zeros in the model's input
+            space, the dataset mean when inputs are standardised), `mean` (each sample's own
+            per-channel mean over positions), `blur` (a Gaussian blur of the sample, kernel 11,
+            sigma 5) or `uniform` (seeded uniform noise over the sample's value range).
+        output: `logit` (default) or `probability`, the target's softmax probability, which
+            Zeiler & Fergus plot. The logit does not saturate; the probability also drops when
+            another class's logit rises.
+        batch_size: The most occluded inputs per forward pass; it changes memory use only.
+
+    Returns:
+        Attributions shaped like `inputs`, signed, the same for every channel of a position.
+
+    Implementations differ:
+        - Zeiler & Fergus show one value per window placement (a map at the stride's
+          resolution); captum, and so xaibench, gives each position the mean drop of the
+          windows that cover it, a map at the input's resolution that blends neighbouring
+          windows.
+        - Zeiler & Fergus occlude with a grey square and plot the probability of the correct
+          class; xaibench's defaults are the zero baseline (grey, for standardised images) and
+          the logit.
+
+    Example:
+        >>> import torch, xaibench
+        >>> from xaibench.testing import toy_problem
+        >>> model, inputs, target = toy_problem()
+        >>> maps = xaibench.explain(model, inputs, target, "occlusion", window=1, stride=1)
+        >>> hidden = inputs.clone()
+        >>> hidden[:, :, 5] = 0.0
+        >>> with torch.no_grad():
+        ...     drop = (model(inputs) - model(hidden))[torch.arange(4), target]
+        >>> torch.allclose(maps[:, 0, 5], drop)   # hiding position 5 costs this much logit
+        True
 
     References:
         Zeiler, Fergus. Visualizing and Understanding Convolutional Networks. ECCV 2014
@@ -126,14 +175,61 @@ def rise(
     output: str = "probability",
     batch_size: int = 4096,
 ) -> Tensor:
-    # S = 1 / (num_masks * p) * sum_m f_c(x masked by M_m) M_m, with masked positions set to the
-    # baseline (zero in the model's input space, as the paper's code multiplies the normalised
-    # image by the mask). The setting is named num_masks, not masks: a run hands ground-truth
-    # `masks` to any method with a parameter of that name.
-    # All masks are drawn at once and shared by every sample, so maps do not depend on the
-    # batch or on how the masks are chunked.
-    """RISE: mean of random smooth masks weighted by the target probability of the masked input
-    (`num_masks`, `cell`, `p`, `seed`).
+    r"""RISE: the average of random smooth masks, each weighted by the target probability of the
+    input it masks.
+
+    $S = \frac{1}{N p} \sum_{m=1}^{N} f_c(x \odot M_m + b \odot (1 - M_m))\, M_m$ for
+    N = `num_masks` random masks $M_m$ with values in [0, 1], the baseline b and the target's
+    softmax probability $f_c$ (`output`). For binary masks $S(i)$ is the expected score given
+    that position i is kept; RISE's smooth masks approximate that, so the map is in the
+    output's units (for probabilities, non-negative and about [0, 1]). Black-box: forward passes
+    only, `num_masks` per sample. Each mask is a binary grid of $\lceil size / cell \rceil$
+    cells per dimension, each kept with probability p, upsampled (bi)linearly to
+    (grid + 1) x `cell` positions and cropped at a random offset in [0, `cell`), as in the
+    paper's code. All masks are drawn at once from `seed` and shared by every sample, so maps
+    do not depend on the batch or on how the masks are chunked. The Monte Carlo noise falls as
+    masks are added.
+
+    Args:
+        num_masks: N, the number of masks; 2000, as in the authors' example notebook. (Not
+            called `masks`: a run hands ground-truth `masks` to any method with a parameter of
+            that name.)
+        cell: A grid cell's size in positions; smaller cells give finer, noisier maps. 4 by
+            default (10 cells over an MNIST-1D signal). The authors' code counts cells instead
+            (s = 8 cells per side of a 224 x 224 image: cells of 28 pixels).
+        p: The probability that a grid cell is kept, in (0, 1]; 0.5, as in the authors'
+            example notebook.
+        seed: Seeds the masks (grids and offsets).
+        baseline: What masked positions become, in proportion 1 - M: `zero` (default: zeros in
+            the model's input space, the dataset mean when inputs are standardised; the paper's
+            code multiplies the normalised image by the mask), `mean` (each sample's own
+            per-channel mean over positions), `blur` (a Gaussian blur of the sample, kernel 11,
+            sigma 5) or `uniform` (seeded uniform noise over the sample's value range).
+        output: `probability` (default, the paper), `logit`, or `correct` (1 if the masked
+            input is still classified as the target, else 0).
+        batch_size: The most masked inputs per forward pass; it changes memory use only.
+
+    Returns:
+        Attributions shaped like `inputs`, the same for every channel of a position (all
+        channels of a position are masked together).
+
+    Implementations differ:
+        - The paper's code upsamples the grids with scikit-image's `resize` in `reflect` mode;
+          torch's interpolation repeats the edge value instead. The masks differ within half a
+          cell of the upsampled grid's border, which the random crop mostly removes.
+        - The paper's code draws its masks from numpy's global generator and saves them to a
+          file; here they come from `seed`.
+
+    Example:
+        >>> import torch, xaibench
+        >>> from xaibench.testing import toy_problem
+        >>> model, inputs, target = toy_problem(channels=2)
+        >>> maps = xaibench.explain(model, inputs, target, "rise", num_masks=50)
+        >>> bool((maps >= 0).all()), torch.equal(maps[:, 0], maps[:, 1])
+        (True, True)
+        >>> alone = xaibench.explain(model, inputs[:1], target[:1], "rise", num_masks=50)
+        >>> torch.allclose(alone, maps[:1])   # the same masks, whatever the batch
+        True
 
     References:
         Petsiuk, Das, Saenko. RISE: Randomized Input Sampling for Explanation of Black-box Models.

@@ -59,8 +59,50 @@ def postprocess(
     normalise: str = "max",
     background: Tensor | None = None,
 ) -> Tensor:
-    """Any method's maps (method, params) transformed (none, abs, positive, negative), then
-    normalised per sample (none, max, sum, minmax).
+    r"""Any registered method's maps, transformed (absolute value, positive or negative part)
+    and then normalised sample by sample (by maximum, sum or range).
+
+    The result is `normalise(transform(maps))` for the maps of `method` with its `params`. Use
+    it to compare methods on a common footing where a metric reads signs or scales (relevance
+    mass, infidelity, sensitivity), or to match another tool's convention. Every sample is
+    normalised by its own statistics, never the batch's, so its scores never depend on its
+    neighbours; an all-zero map stays zero. Cost: the wrapped method's.
+
+    Args:
+        method: The registered method whose maps are processed: any name from
+            `python -m xaibench.catalog methods`, wrappers included; integrated gradients by
+            default.
+        params: That method's settings as a dict (e.g. `{"steps": 128}`); checked when it runs.
+        transform: `none`, `abs` (default: $|a|$, the size of an effect whatever its
+            direction), `positive` ($\max(a, 0)$, evidence for the target) or `negative`
+            ($\max(-a, 0)$, evidence against it, as a non-negative map).
+        normalise: `none`, `max` (default: divide by the largest $|a|$, so values lie in
+            [-1, 1] with their signs), `sum` (divide by $\sum |a|$, so absolute values sum to 1)
+            or `minmax` (scale to [0, 1], pytorch-grad-cam's convention for CAMs).
+        background: Training inputs, handed on to the wrapped method if it takes them
+            (`expected_gradients`); a run passes them automatically.
+
+    Returns:
+        Attributions shaped like `inputs`: the wrapped method's maps, transformed and
+        normalised per sample.
+
+    Implementations differ:
+        - Quantus normalises explanations by default (`normalise=True` with `normalise_by_max`)
+          over every axis of the batch's array at once, so a sample is divided by the batch's
+          largest value and its scores depend on the other samples; xaibench divides each
+          sample by its own. Quantus also normalises before taking absolute values, xaibench
+          after: the order does not matter when dividing by a positive scale (`max`, `sum`),
+          but it does for `minmax`.
+
+    Example:
+        >>> import torch, xaibench
+        >>> from xaibench.testing import toy_problem
+        >>> model, inputs, target = toy_problem()
+        >>> maps = xaibench.explain(model, inputs, target, "postprocess", params={"steps": 8})
+        >>> maps.flatten(1).amax(dim=1)   # |IG| scaled to a maximum of 1, sample by sample
+        tensor([1., 1., 1., 1.])
+        >>> bool((maps >= 0).all())
+        True
 
     References:
         As keras-explainable's filters (absolute value, positive part, normalise), applied per

@@ -58,8 +58,67 @@ def smooth(
     batch_size: int = 4096,
     background: Tensor | None = None,
 ) -> Tensor:
-    """Any method averaged over noisy copies of the input (method, params; noise is Gaussian with
-    std = noise x the sample's value range); statistic mean, mean_square or variance.
+    r"""Any registered method averaged over noisy copies of the input (or their mean square or
+    variance): SmoothGrad's smoothing applied to `method`.
+
+    Each sample $x$ gets `noisy_copies` copies $x + \epsilon_k$ with Gaussian noise
+    $\epsilon_k \sim N(0, \sigma^2)$, $\sigma$ = `noise` x (max - min of the sample over all its
+    channels and positions); `method` explains every copy with its `params`, and `statistic`
+    reduces the copies' maps value by value. Smoothing removes fine-scale fluctuations that a
+    map shows from one input to its near neighbours. The noise patterns are drawn once from
+    `seed`, shared by all samples and scaled to each sample's range, so maps are reproducible
+    and do not depend on the batch. Cost: `noisy_copies` times the wrapped method's.
+
+    With the defaults this smooths `saliency`, whose default is the absolute gradient: the
+    result is the mean of $|\nabla y_c|$ (what captum's NoiseTunnel over `Saliency` computes),
+    not the paper's SmoothGrad, which averages signed gradients; for that use `smoothgrad`.
+
+    Args:
+        method: The registered method to smooth: any name from
+            `python -m xaibench.catalog methods`, wrappers included.
+        params: That method's settings as a dict (e.g. `{"layer": "features.9"}` for
+            `gradcam`); checked when it runs.
+        noisy_copies: Noisy copies per sample (formerly `samples`), 50 by default: the paper
+            sees diminishing returns beyond about 50.
+        noise: The noise's standard deviation as a fraction of each sample's value range;
+            0.15 by default, inside the paper's recommended 10-20%. 0 gives the method's own
+            map.
+        seed: Seeds the noise patterns.
+        statistic: `mean` (SmoothGrad), `mean_square` (the mean of the squared maps,
+            SmoothGrad-SQ) or `variance` (their population variance, divided by the number of
+            copies: VarGrad).
+        batch_size: The most inputs per call of the wrapped method (samples x copies); also
+            handed to the wrapped method, if it takes `batch_size` and `params` does not set it.
+            It changes memory use only.
+        background: Training inputs, handed on to the wrapped method if it takes them
+            (`expected_gradients`); a run passes them automatically.
+
+    Returns:
+        Attributions shaped like `inputs`: the statistic of the wrapped method's maps.
+
+    Implementations differ:
+        - captum's `NoiseTunnel` takes one absolute standard deviation (`stdevs`) for every
+          sample and draws the noise with `torch.normal` from the global generator for each
+          batch, so a sample's map depends on the global random state and on its batch. Here
+          the standard deviation is relative to each sample's range, as in the paper and in
+          PAIR's saliency library (`stdev_spread` x (x_max - x_min)), and the noise comes from
+          `seed`.
+        - captum's `NoiseTunnel` (`vargrad`) and xaibench's `variance` are both the population
+          variance, as in Hooker et al. 2019.
+
+    Example:
+        >>> import torch, xaibench
+        >>> from xaibench.testing import toy_problem
+        >>> model, inputs, target = toy_problem()
+        >>> plain = xaibench.explain(model, inputs, target, "gradcam")
+        >>> unperturbed = xaibench.explain(model, inputs, target, "smooth", method="gradcam",
+        ...                                noise=0.0, noisy_copies=2)
+        >>> torch.allclose(unperturbed, plain)   # without noise, the method itself
+        True
+        >>> smoothed = xaibench.explain(model, inputs, target, "smooth", method="gradcam",
+        ...                             noisy_copies=4)
+        >>> bool((smoothed >= 0).all())   # a mean of non-negative Grad-CAM maps
+        True
 
     References:
         Smilkov, Thorat, Kim, Viegas, Wattenberg. SmoothGrad: removing noise by adding noise.
@@ -98,11 +157,71 @@ def smoothed_gradient(
     signed: bool = True,
     batch_size: int = 4096,
 ) -> Tensor:
-    """A statistic of the signed gradient over noisy copies of the input.
+    r"""A statistic of the signed gradient of the target logit over noisy copies of the input.
 
-    `smooth` over the signed gradient, so the statistic sees its sign (captum's NoiseTunnel
-    over its default Saliency reduces absolute gradients instead); `times_input` multiplies
-    the result by the input, `signed=False` takes its absolute value.
+    Each sample $x$ gets $K$ = `noisy_copies` copies $x + \epsilon_k$ with Gaussian noise
+    $\epsilon_k \sim N(0, \sigma^2)$, $\sigma$ = `noise` x (max - min of the sample), and $g_k$
+    is the signed gradient of the target logit $y_c$ at copy $k$. The family reduces the $g_k$
+    value by value: `smoothgrad` is the mean $\bar g = \frac{1}{K} \sum_k g_k$ (its absolute
+    value by default), `smoothgrad_sq` the mean square $\frac{1}{K} \sum_k g_k^2$, `vargrad` the
+    population variance $\frac{1}{K} \sum_k (g_k - \bar g)^2$, and `smoothgrad_x_input` the input
+    times the mean, $x \odot \bar g$. Hence `smoothgrad_sq` = `vargrad` + $\bar g^2$ exactly,
+    with the signed mean $\bar g$. Averaging removes the gradient's fine-scale fluctuations
+    (the paper's "noise") while keeping its direction; the squared and variance forms are
+    non-negative and rank values by the size and the instability of the gradient, not its
+    direction. `noisy_copies` forward and backward passes per sample. The noise patterns are
+    drawn once from `seed`, shared by all samples and scaled to each sample's range, so maps are
+    reproducible and do not depend on the batch. Computed as `smooth` over `saliency` with
+    `signed=True`.
+
+    Args:
+        statistic: `mean`, `mean_square` or `variance` of the gradients over the copies
+            (fixed by each method of the family).
+        times_input: Multiply the result by the input (fixed by each method of the family;
+            true for `smoothgrad_x_input` only).
+        noisy_copies: Noisy copies per sample (formerly `samples`), 50 by default: the paper
+            sees diminishing returns beyond about 50.
+        noise: The noise's standard deviation as a fraction of each sample's value range;
+            0.15 by default, inside the paper's recommended 10-20%.
+        seed: Seeds the noise patterns.
+        signed: False takes the absolute value of the result, `smoothgrad`'s default (the
+            paper's figures show absolute values); True keeps the sign. The other methods of the
+            family fix it to True: their maps are non-negative already, or, for
+            `smoothgrad_x_input`, meant to carry the sign.
+        batch_size: The most model inputs per forward pass (samples x copies); it changes
+            memory use only.
+
+    Returns:
+        Attributions shaped like `inputs`: non-negative for `smoothgrad` (by default),
+        `smoothgrad_sq` and `vargrad`, signed for `smoothgrad_x_input`.
+
+    Implementations differ:
+        - The paper averages signed gradients and shows absolute values. captum's
+          `NoiseTunnel` over its default `Saliency` (`abs=True`) averages absolute gradients
+          instead, which differs from the absolute mean wherever a gradient changes sign
+          between copies; its `vargrad` is then the variance of absolute gradients (its
+          `smoothgrad_sq` agrees, as $|g|^2 = g^2$). Here every statistic sees the signed
+          gradient, as in Hooker et al. 2019.
+        - PAIR's saliency library (from the SmoothGrad authors) defaults to `magnitude=True`,
+          the mean of squared gradients (SmoothGrad-SQ), with 25 copies and a noise of 0.15 of
+          (x_max - x_min).
+        - captum's `NoiseTunnel` takes one absolute noise level for the whole batch and draws
+          the noise from the global generator (see `smooth`).
+
+    Example:
+        >>> import torch, xaibench
+        >>> from xaibench.testing import toy_problem
+        >>> model, inputs, target = toy_problem()
+        >>> mean = xaibench.explain(model, inputs, target, "smoothgrad", noisy_copies=4,
+        ...                         signed=True)
+        >>> square = xaibench.explain(model, inputs, target, "smoothgrad_sq", noisy_copies=4)
+        >>> variance = xaibench.explain(model, inputs, target, "vargrad", noisy_copies=4)
+        >>> torch.allclose(square, variance + mean**2, atol=1e-7)
+        True
+        >>> times_input = xaibench.explain(model, inputs, target, "smoothgrad_x_input",
+        ...                                noisy_copies=4)
+        >>> torch.allclose(times_input, inputs * mean)
+        True
 
     References:
         Smilkov, Thorat, Kim, Viegas, Wattenberg. SmoothGrad: removing noise by adding noise.
@@ -118,13 +237,11 @@ def smoothed_gradient(
     return reduced if signed else reduced.abs()
 
 
-# The paper averages signed gradients and shows the absolute value in its figures; captum's
-# NoiseTunnel over Saliency averages absolute gradients, which differs in general.
 smoothgrad = register_method_variant(
     "smoothgrad",
     smoothed_gradient,
-    summary="Gradient averaged over noisy copies of the input; absolute value of the mean "
-    "(signed=true keeps the sign).",
+    summary="SmoothGrad: the gradient of the target logit averaged over noisy copies of the "
+    "input; the absolute value of that mean by default (`signed=True` keeps the sign).",
     family="gradient",
     fixed={"statistic": "mean", "times_input": False},
     defaults={"signed": False},
@@ -133,19 +250,19 @@ smoothgrad = register_method_variant(
 smoothgrad_sq = register_method_variant(
     "smoothgrad_sq",
     smoothed_gradient,
-    summary="Mean of the squared gradient over noisy copies of the input (SmoothGrad-SQ).",
+    summary="SmoothGrad-SQ: the mean of the squared gradient of the target logit over noisy "
+    "copies of the input (non-negative).",
     references="Hooker, Erhan, Kindermans, Kim. A Benchmark for Interpretability Methods in "
     "Deep Neural Networks. NeurIPS 2019",
     family="gradient",
     fixed={"statistic": "mean_square", "times_input": False, "signed": True},
     renamed={"samples": "noisy_copies"},
 )
-# The variance of the signed gradient; captum's NoiseTunnel over its default Saliency takes the
-# variance of absolute gradients.
 vargrad = register_method_variant(
     "vargrad",
     smoothed_gradient,
-    summary="Variance of the gradient over noisy copies of the input (VarGrad).",
+    summary="VarGrad: the variance of the gradient of the target logit over noisy copies of the "
+    "input (non-negative; large where the gradient is unstable).",
     references="Adebayo, Gilmer, Goodfellow, Kim. Local Explanation Methods for Deep Neural "
     "Networks Lack Sensitivity to Parameter Values. ICLR Workshop 2018",
     family="gradient",
@@ -155,7 +272,8 @@ vargrad = register_method_variant(
 smoothgrad_x_input = register_method_variant(
     "smoothgrad_x_input",
     smoothed_gradient,
-    summary="Input times the SmoothGrad mean (signed) gradient.",
+    summary="SmoothGrad x input: the input times the signed gradient of the target logit "
+    "averaged over noisy copies of the input.",
     family="gradient",
     fixed={"statistic": "mean", "times_input": True, "signed": True},
     renamed={"samples": "noisy_copies"},
