@@ -166,8 +166,8 @@ def sensitivity_n(
           results (`evaluation_scores[0]`, 64 samples by default). Its default baseline,
           "black", is each sample's minimum value. xaibench follows the paper and is tested
           against a slow loop that does.
-        - Ancona et al. report the curve over n; the mean over the sizes is xaibench's one-
-          number summary, and depends on the grid of sizes: report the curves too.
+        - Ancona et al. report the curve over n; the mean over the sizes is xaibench's summary
+          in one number, and it depends on the grid of sizes: report the curves too.
 
     Example:
         >>> import torch, xaibench

@@ -56,9 +56,9 @@ def pointing_game(
         MetricResult: `scores` (N,), 1.0 for a hit and 0.0 for a miss.
 
     Implementations differ:
-        - Zhang et al. count a hit within 15 pixels of the object, to allow for the coarse
-          resolution of some maps; xaibench requires the position itself to lie in the mask
-          (on a 40-point signal a 15-position band would cover most of the input).
+        - Zhang et al. count a hit within 15 pixels of the object; xaibench requires the
+          position itself to lie in the mask (on a 40-point signal a 15-position band would
+          cover most of the input).
         - Quantus' PointingGame (0.6.0) counts a hit when any of several tied maxima lies in
           the mask, and marks empty masks with NaN in a boolean array, where NaN becomes True:
           an empty mask counts as a hit.

@@ -84,8 +84,8 @@ def model_randomisation(
     points, NaN only when none is defined. Averaging with the NaN would drop every sample with
     one constant map (on the shapes data set: Grad-CAM's whole independent column); counting
     it as 0 would be a convention no paper states. The curves keep the NaN, so per-step counts
-    stay visible. Cost: one re-explanation per layer and sample, on K deep copies of the model
-    (independent) or one (cascading).
+    stay visible. Cost: one re-explanation per layer and sample, and a deep copy of the model
+    per layer (independent) or one in all (cascading).
 
     Lower is better: a map that explains the model must change once the model's learned
     weights are gone; a map that stays similar (guided backprop in the paper, or the input-only

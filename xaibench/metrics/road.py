@@ -85,9 +85,9 @@ def road(
           the reference code's in both orders, so the means agree up to rounding; the curves'
           x axes are mirrored for LeRF.
         - The reference code breaks ties with a fixed random pattern of scale 1e-4 added to
-          the map, rounds the number removed down, and draws the noise per image; xaibench
-          breaks ties by position (lower index first), rounds to the nearest count and shares
-          the noise across samples.
+          the map, rounds the count of top positions (removed for MoRF, kept for LeRF) down,
+          and draws the noise per image; xaibench breaks ties by position (lower index first),
+          rounds the count removed to the nearest integer and shares the noise across samples.
         - Quantus' ROAD (0.6.0) keeps only the first batch's results (`evaluation_scores[0]`,
           64 samples by default) and returns the accuracy per percentage over them, not
           per-sample scores; its imputation handles images only.
