@@ -1,11 +1,4 @@
-"""Infidelity (Yeh et al. 2019): does attribution x perturbation predict the output change?
-
-captum has `captum.metrics.infidelity`, and the tests check that this function returns the
-same numbers for the same perturbations. It is re-implemented here because captum runs the
-forward passes again for every attribution map and draws its perturbations per batch row;
-here the perturbations are drawn once from `seed`, shared by every sample (batch-invariant)
-and every method's map (one set of forward passes for all of them).
-"""
+"""Infidelity (Yeh et al. 2019): does attribution x perturbation predict the output change?"""
 
 from __future__ import annotations
 
@@ -70,23 +63,92 @@ def infidelity(
     seed: int = 0,
     batch_size: int = 4096,
 ) -> list[MetricResult]:
-    """Mean squared error between attribution x perturbation and the output change it causes, over
-    random perturbations (noisy baselines by default); the map is first rescaled by its optimal
-    scale (as in the authors' code) unless normalise=false.
+    r"""Mean squared error between the output change a map predicts for a perturbation (attribution
+    · perturbation) and the change it causes, over random perturbations; by default after
+    rescaling the map by its best-fitting scale.
 
-    INFD = E_I[(I . a - (f(x) - f(x - I)))^2] over `perturbations` perturbations I.
+    Yeh et al.'s infidelity $\mathrm{INFD} = \mathbb{E}_I[(I^\top a - (f(x) - f(x - I)))^2]$,
+    the mean over `perturbations` perturbations $I$ of the input, where $I^\top a$ sums
+    perturbation times attribution over every input value. The perturbations (`perturbation`):
 
-    `perturbation` (the first two are the paper's; the authors' code checked for details):
-    - `noisy_baseline`: x - I = baseline + eps with eps ~ N(0, noise^2) on every input
-      value, i.e. I = x - baseline - eps (the authors' code draws eps with std 0.2 around a
-      zero baseline and clips to MNIST's [0, 1] pixel range; no clipping here);
-    - `square`: I = x - baseline on a random square of `patch` positions per side (all
-      channels) and 0 elsewhere, so x - I holds the baseline there (the authors' code
-      enumerates every square of sides 1 to 10 instead of drawing them);
-    - `gaussian`: I ~ N(0, noise^2), a small perturbation around x (captum's example).
-    `normalise=True` first rescales the map by beta = E[(I . a) Δf] / E[(I . a)^2], the scale
-    that minimises the error (the authors' code; captum's normalize=True), so the score does
-    not reward or punish a map's overall scale; `false` is the definition as written.
+    - `noisy_baseline` (default, the paper's): $x - I = b + \epsilon$ with $\epsilon \sim
+      N(0, \sigma^2)$ on every input value, $b$ the baseline and $\sigma$ = `noise`: the
+      perturbed input is a noisy baseline;
+    - `square` (the paper's): $I = x - b$ on a random square of `patch` positions per side (a
+      segment for signals; all channels) and 0 elsewhere, so $x - I$ holds the baseline there;
+    - `gaussian`: $I \sim N(0, \sigma^2)$, a small perturbation around the input (captum's
+      example).
+
+    With `normalise` (default) the map is first rescaled by
+    $\beta = \mathbb{E}[(I^\top a)\,\Delta f] / \mathbb{E}[(I^\top a)^2]$, the scale that
+    minimises the error, so the score neither rewards nor punishes a map's overall scale and
+    compares its shape only. A map with $I^\top a = 0$ for every draw (an all-zero map) keeps
+    scale 0 and scores $\mathbb{E}[\Delta f^2]$; every score is defined. Closed form: for a
+    bias-free linear model $f(x) = w^\top x$ the gradient $w$ predicts every change exactly and
+    scores 0 under every perturbation. The perturbations are drawn once from `seed` and shared by
+    every sample and every method's map. Cost: $1 +$ `perturbations` forward passes per sample,
+    shared by all methods.
+
+    Lower is better: a faithful map predicts how much each perturbation changes the output,
+    leaving a small squared error.
+
+    Args:
+        perturbation: `noisy_baseline` (default), `square` or `gaussian`, as above.
+        noise: $\sigma$, the noise's standard deviation in model input units, for
+            `noisy_baseline` and `gaussian`. Default 0.2, the authors' code's.
+        patch: Side of the square in positions, for `square`; from 1 to the input's shortest
+            side. Default 4.
+        baseline: $b$, for `noisy_baseline` and `square`: `zero` (default, the paper's),
+            `mean` (each sample's per-channel mean), `blur` or `uniform` (noise over each
+            sample's value range; from `seed` for `square`, always seed 0's pattern for
+            `noisy_baseline`).
+        perturbations: Perturbations per sample. Default 100 (the authors' code draws 10000
+            noisy baselines per MNIST image; captum's default is 10).
+        normalise: Rescale the map by $\beta$ first (default true: the authors' code; captum's
+            `normalize=True`); false gives the definition as written, which depends on the
+            map's scale.
+        output: What is read off the model for the target class: `logit` (default: the class
+            score the maps explain), `probability` or `correct`.
+        seed: Seed of the perturbations.
+        batch_size: The most perturbed inputs per forward pass; changes memory use, not scores.
+
+    Returns:
+        list[MetricResult]: one per map, with `scores` (N,), the infidelity of each sample.
+
+    Implementations differ:
+        - The authors' code (`infid_sen_utils.py`) always rescales by $\beta$. Its noisy
+          baselines are N(0, 0.2²) noise around zero, clipped to MNIST's pixel range [0, 1]
+          (xaibench does not clip: inputs need not be pixels); its squares are all squares of
+          sides 1 to 10, set to zero, enumerated rather than drawn.
+        - captum's `infidelity` (0.9.0) defaults to `normalize=False`, the definition as
+          written, and 10 perturbations from a function the user writes; it runs the forward
+          passes again for every map and draws perturbations per batch row. For the same
+          perturbations xaibench returns captum's numbers (tested).
+        - Quantus' Infidelity (0.6.0) does not rescale (`normalise=False`, no $\beta$) and sets
+          4x4 squares to its "black" baseline, each sample's minimum value, visiting them in
+          raster order; each step starts from the previous step's perturbed input, so its
+          k-th perturbation removes the first k squares together, not one square. Nothing is
+          random, so its 10 repetitions repeat the same number.
+
+    Example:
+        >>> import torch, xaibench
+        >>> from xaibench.testing import toy_problem
+        >>> _, inputs, target = toy_problem()
+        >>> linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3, bias=False))
+        >>> gradient = xaibench.explain(linear, inputs, target, "saliency", signed=True)
+        >>> product = xaibench.explain(linear, inputs, target, "input_x_gradient")
+        >>> exact, scaled, other = xaibench.evaluate_many(
+        ...     linear, inputs, target, [gradient, 10 * gradient, product], "infidelity",
+        ...     perturbations=20,
+        ... )
+
+        The gradient of a linear model predicts every change, at any scale; gradient x input
+        does not:
+
+        >>> bool(exact.scores.max() < 1e-10), bool(scaled.scores.max() < 1e-10)
+        (True, True)
+        >>> bool(other.scores.min() > 1e-4)
+        True
 
     References:
         Yeh, Hsieh, Suggala, Inouye, Ravikumar. On the (In)fidelity and Sensitivity of Explanations.
