@@ -47,14 +47,14 @@ def yaml_value(value: object) -> str:
 
 
 def cell(text: str) -> str:
-    """`text` on one line, safe inside a table cell: pipes escaped (in math, `\\vert`; code
+    """`text` on one line, safe inside a table cell: pipes escaped (in math, `\\vert{}`; code
     spans keep theirs, as the table extension does not split inside them)."""
     out = []
     for part in re.split(r"(`[^`]*`|\$[^$]+\$)", " ".join(str(text).split())):
         if part.startswith("`"):
             out.append(part)
         elif part.startswith("$") and len(part) > 1:
-            out.append(part.replace("|", r"\vert "))
+            out.append(part.replace("|", r"\vert{}"))
         else:
             out.append(part.replace("|", r"\|"))
     return "".join(out)
