@@ -1,12 +1,13 @@
-# Quick start: `make demo` (set up, then run the main experiment) and `make test`.
-# Both create the virtual environment in .venv on first use and reuse it afterwards.
+# Quick start: `make demo` (set up, then run the main experiment) and `make test`; `make docs`
+# builds the documentation site.
+# All create the virtual environment in .venv on first use and reuse it afterwards.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow lint format bench clean
+.PHONY: setup demo test test-slow docs lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ test: lint
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow
 
+# The documentation site in site/ (any warning fails the build; needs no network).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -37,4 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site
