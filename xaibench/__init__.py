@@ -17,7 +17,12 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "explain": "xaibench.methods",
+    "explain_in_batches": "xaibench.methods",
     "available_methods": "xaibench.methods",
+    "register_method": "xaibench.methods",
+    "register_method_variant": "xaibench.methods",
+    "register_metric": "xaibench.metrics",
+    "register_metric_variant": "xaibench.metrics",
     "evaluate": "xaibench.metrics",
     "evaluate_many": "xaibench.metrics",
     "available_metrics": "xaibench.metrics",
@@ -37,13 +42,31 @@ __all__ = [
     "evaluate",
     "evaluate_many",
     "explain",
+    "explain_in_batches",
+    "register_method",
+    "register_method_variant",
+    "register_metric",
+    "register_metric_variant",
     "run",
     "summarize",
 ]
 
 if TYPE_CHECKING:
-    from xaibench.methods import available_methods, explain
-    from xaibench.metrics import MetricResult, available_metrics, evaluate, evaluate_many
+    from xaibench.methods import (
+        available_methods,
+        explain,
+        explain_in_batches,
+        register_method,
+        register_method_variant,
+    )
+    from xaibench.metrics import (
+        MetricResult,
+        available_metrics,
+        evaluate,
+        evaluate_many,
+        register_metric,
+        register_metric_variant,
+    )
     from xaibench.registry import UnknownNameError, XaibenchError
     from xaibench.report.summary import summarize
     from xaibench.run import run

@@ -16,6 +16,9 @@ ACROSS_MODELS = ("t", "bootstrap")  # intervals over several model seeds (stats.
 
 @dataclass(frozen=True)
 class ReportSettings:
+    """How a report computes its statistics: the command line's `--confidence`, `--resamples`,
+    `--seed`, `--alpha`, `--control` and `--across-models`."""
+
     confidence: float = CONFIDENCE  # of the bootstrap intervals
     resamples: int = RESAMPLES  # bootstrap resamples
     seed: int = 0  # bootstrap seed: the same runs and settings give the same report
