@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 
+from xaibench.configs import expected_configs
 from xaibench.data import DATASETS
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
 from xaibench.models import MODELS
-from xaibench.registry import UnknownNameError
+from xaibench.registry import RUN_PARAMS, UnknownNameError
 from xaibench.run import run
 from xaibench.settings import CONF_DIR, read_settings
 
@@ -60,6 +62,33 @@ def test_memory_knob_reaches_methods_and_metrics(tmp_path):
     settings = read_settings(compose_config("batch_size=123", f"cache_dir={tmp_path}"))
     assert settings.methods["integrated_gradients"].params["batch_size"] == 123
     assert all(entry.params["batch_size"] == 123 for entry in settings.metrics.values())
+
+
+def test_the_method_and_metric_configs_are_generated_from_the_docstrings():
+    stale = [
+        str(path.relative_to(CONF))
+        for path, text in expected_configs(CONF).items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
+    assert stale == [], "run `python -m xaibench.catalog --write-configs`"
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("method", n) for n in METHODS] + [("metric", n) for n in METRICS]
+)
+def test_config_defaults_equal_the_python_defaults(kind, name):
+    info = (METHODS if kind == "method" else METRICS)[name]
+    written = yaml.safe_load((CONF / kind / f"{name}.yaml").read_text()) or {}
+    defaults = info.defaults()
+    for setting, value in written.items():
+        if setting in RUN_PARAMS:
+            assert value == f"${{{setting}}}"  # the run's own value
+            continue
+        default = defaults[setting]
+        expected = list(default) if isinstance(default, tuple) else default
+        assert value == ({} if expected is None and isinstance(value, dict) else expected), setting
+    set_by_run = {"method", "method_params"} if kind == "metric" and info.reexplains else set()
+    assert set(written) == set(info.settings()) - set_by_run
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +150,19 @@ def test_an_unknown_uses_target_is_named(tmp_path):
     cfg = compose_config(f"cache_dir={tmp_path}", "+method.mine={uses: gradcamm}")
     with pytest.raises(UnknownNameError, match="unknown method 'gradcamm'"):
         read_settings(cfg)
+
+
+@pytest.mark.parametrize(("experiment", "setup"), EXPERIMENT_SETUPS)
+def test_the_runs_seed_and_batch_size_reach_every_entry_of_every_experiment(
+    experiment, setup, tmp_path
+):
+    """Aliases (`uses:`) included, which take no config file's interpolations."""
+    overrides = [f"experiment={experiment}", "batch_size=123", "seed=7", f"cache_dir={tmp_path}"]
+    settings = read_settings(compose_config(*overrides, *([f"setup={setup}"] if setup else [])))
+    for kind, entries in (("method", settings.methods), ("metric", settings.metrics)):
+        registry = METHODS if kind == "method" else METRICS
+        for label, entry in entries.items():
+            taken = registry[entry.name].settings()
+            for setting, value in (("batch_size", 123), ("seed", 7)):
+                if setting in taken:
+                    assert entry.params[setting] == value, (kind, label, setting)

@@ -1,7 +1,8 @@
 """What xaibench offers, from the registries: `python -m xaibench.catalog [methods|metrics]`.
 
 Prints every registered method (family, description, citation, default settings) and metric
-(category, direction, description, citation); `--markdown` prints tables instead.
+(category, direction, description, citation); `--markdown` prints tables instead;
+`--write-configs` regenerates the method and metric configs from the docstrings (configs.py).
 """
 
 from __future__ import annotations
@@ -70,7 +71,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("what", nargs="?", choices=["methods", "metrics", "all"], default="all")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    parser.add_argument(
+        "--write-configs", action="store_true",
+        help="regenerate conf/method/*.yaml and conf/metric/*.yaml from the docstrings",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.write_configs:
+        from xaibench.configs import write_configs
+        from xaibench.settings import CONF_DIR
+
+        for path in write_configs(CONF_DIR):
+            print(f"wrote {path}")
+        return
     sections = []
     if args.what in ("methods", "all"):
         sections.append(("Methods", method_rows(), "family"))

@@ -57,6 +57,7 @@ def postprocess(
     params: dict | None = None,
     transform: str = "abs",
     normalise: str = "max",
+    batch_size: int = 4096,
     background: Tensor | None = None,
 ) -> Tensor:
     r"""Any registered method's maps, transformed (absolute value, positive or negative part)
@@ -79,6 +80,8 @@ def postprocess(
         normalise: `none`, `max` (default: divide by the largest $|a|$, so values lie in
             [-1, 1] with their signs), `sum` (divide by $\sum |a|$, so absolute values sum to 1)
             or `minmax` (scale to [0, 1], pytorch-grad-cam's convention for CAMs).
+        batch_size: Handed to the wrapped method if it takes `batch_size` and `params` does not
+            set it (the run's memory knob reaches it this way); it changes memory use only.
         background: Training inputs, handed on to the wrapped method if it takes them
             (`expected_gradients`); a run passes them automatically.
 
@@ -110,6 +113,8 @@ def postprocess(
     """
     check_choice("transform", transform, TRANSFORMS)
     check_choice("normalisation", normalise, NORMALISATIONS)
-    context = {} if background is None else {"background": background}
+    context = {"batch_size": batch_size}
+    if background is not None:
+        context["background"] = background
     maps = call_method(method, model, inputs, target, dict(params or {}), context).detach()
     return NORMALISATIONS[normalise](TRANSFORMS[transform](maps))

@@ -102,10 +102,12 @@ def call_method(
 ) -> Tensor:
     """Run the registered method `name` from inside another method (the wrappers).
 
-    `params` are checked like a config's; `context` (e.g. `background`) reaches the method only
-    if it asks for it. `inputs` become a fresh leaf that requires grad, as `explain` hands them.
+    `params` are checked like a config's; `context` (e.g. `background`, or the wrapper's
+    `batch_size`) reaches the method only if it takes that name and `params` does not set it.
+    `inputs` become a fresh leaf that requires grad, as `explain` hands them.
     """
     info = METHODS[name]
     info.check(params)
     inputs = inputs.detach().requires_grad_(True)
-    return info.fn(model, inputs, target, **params, **context_for(info.fn, context))
+    extra = {k: v for k, v in context_for(info.fn, context).items() if k not in params}
+    return info.fn(model, inputs, target, **params, **extra)
