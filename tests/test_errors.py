@@ -32,3 +32,33 @@ def test_inputs_that_are_not_signals_or_images_are_refused(cnn1d):
     with pytest.raises(xaibench.XaibenchError) as excinfo:
         xaibench.explain(cnn1d, torch.ones(2, 16), 0, "saliency")
     assert "(N, C, L)" in _one_line(excinfo) and "(2, 16)" in _one_line(excinfo)
+
+
+@pytest.mark.parametrize(
+    ("call", "old", "new"),
+    [
+        (lambda m, x: xaibench.explain(m, x, 0, "smoothgrad", samples=4), "samples",
+         "noisy_copies"),
+        (lambda m, x: xaibench.explain(m, x, 0, "vargrad", samples=4), "samples", "noisy_copies"),
+        (lambda m, x: xaibench.explain(m, x, 0, "expected_gradients", samples=4), "samples",
+         "draws"),
+        (lambda m, x: xaibench.evaluate(m, x, 0, x, "monotonicity", samples=4), "samples",
+         "draws"),
+        (lambda m, x: xaibench.evaluate(m, x, 0, x, "infidelity", samples=4), "samples",
+         "perturbations"),
+        (lambda m, x: xaibench.evaluate(m, x, 0, x, "max_sensitivity", samples=4,
+                                        method="saliency"), "samples", "perturbations"),
+    ],
+)  # fmt: skip
+def test_a_renamed_setting_names_its_new_name(call, old, new, cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        call(cnn1d, signals)
+    assert f"parameter {old!r} is now called {new!r}" in _one_line(excinfo)
+
+
+def test_the_old_spelling_of_a_dataset_setting_names_the_new_one():
+    from xaibench.data import check_dataset_params
+
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        check_dataset_params("mnist1d", {"normalize": "none"})
+    assert "'normalize' is now called 'normalise'" in _one_line(excinfo)

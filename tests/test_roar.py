@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import pytest
 import torch
@@ -11,15 +13,21 @@ import xaibench.roar as roar
 from xaibench.data import Dataset
 from xaibench.models.zoo import TrainedModel
 from xaibench.registry import XaibenchError
+from xaibench.report import ReportSettings, build_leaderboard, load_runs
 from xaibench.settings import CONF_DIR, read_settings
 
 from .conftest import LinearSignalModel
 
+START = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def compose_config(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", list(overrides))
+
 
 def settings_for(*overrides: str):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", ["experiment=removal_ranking", *overrides])
-    return read_settings(cfg)
+    return read_settings(compose_config("experiment=removal_ranking", *overrides))
 
 
 def test_masks_hold_exactly_each_samples_top_fraction_of_positions():
@@ -164,3 +172,36 @@ def test_a_p_value_below_the_smallest_double_is_printed_as_a_bound():
         if line.startswith("| saliency")
     ]
     assert saliency_row.replace(" ", "").endswith("|<1e-300|")
+
+
+def test_a_roar_folder_is_read_by_the_report_like_a_run(monkeypatch, tmp_path):
+    """ROAR writes scores.parquet, curves.parquet and meta.json in the run-table schema: the
+    per-sample score is the share of fractions at which the sample stays correct."""
+    settings, options = roar.read_roar(
+        compose_config("experiment=removal_ranking", "method=[saliency,random]")
+    )
+    correct = {  # (seed, method) -> per fraction 0, 0.5, 0.9: correctness of samples 0..3
+        (0, "saliency"): [[1, 1, 1, 1], [0, 0, 1, 0], [0, 0, 0, 0]],
+        (0, "random"): [[1, 1, 1, 1], [1, 1, 1, 0], [1, 0, 1, 0]],
+    }
+    rows = [
+        {"seed": seed, "method": method, "fraction": fraction, "sample": i, "correct": bool(c)}
+        for (seed, method), by_fraction in correct.items()
+        for fraction, hits in zip([0.0, 0.5, 0.9], by_fraction, strict=True)
+        for i, c in enumerate(hits)
+    ]
+    monkeypatch.setattr(roar, "explained_test_split", lambda settings, seed: {
+        "model_key": f"key{seed}", "model_accuracy": 0.9, "label": [0, 1, 2, 3],
+        "predicted": [0, 1, 2, 0], "target": [0, 1, 2, 0],
+    })  # fmt: skip
+    cfg = compose_config("experiment=removal_ranking", "method=[saliency,random]")
+    roar.write_run_tables(pd.DataFrame(rows), settings, options, tmp_path, cfg, [], START)
+    runs = load_runs([tmp_path])
+    scores = runs.scores.set_index(["method", "sample"])["value"]
+    assert scores[("saliency", 2)] == 0.5 and scores[("random", 0)] == 1.0
+    assert set(runs.scores["metric"]) == {"roar"} and not runs.scores["higher_is_better"].any()
+    curve = runs.curves[(runs.curves["method"] == "random") & (runs.curves["sample"] == 1)]
+    assert curve["x"].tolist() == [0.0, 0.5, 0.9] and curve["value"].tolist() == [1, 1, 0]
+    [group] = build_leaderboard(runs, ReportSettings(resamples=200))
+    assert group.table.set_index("method").loc["saliency", "category"] == "faithfulness"
+    assert group.table.set_index("method").loc["saliency", "mean"] == pytest.approx(1 / 8)

@@ -1,0 +1,66 @@
+"""Datasets: generated or read locally (never downloaded at run time), cached by their settings."""
+
+from __future__ import annotations
+
+import inspect
+
+from xaibench.cache import Cache
+from xaibench.data import digits, mnist1d, shapes, vision  # noqa: F401  (register the datasets)
+from xaibench.data.preparation import PREPARATION_KEYS, Preparation, prepare, split_preparation
+from xaibench.data.registry import DATASETS, Dataset, DatasetInfo, register_dataset
+from xaibench.registry import XaibenchError, default_params
+
+__all__ = [
+    "DATASETS",
+    "PREPARATION_KEYS",
+    "Dataset",
+    "DatasetInfo",
+    "Preparation",
+    "check_dataset_params",
+    "load_dataset",
+    "register_dataset",
+]
+
+
+# Settings every dataset took under another name (old name -> new name).
+RENAMED = {"normalize": "normalise"}
+
+
+def check_dataset_params(name: str, params: dict) -> tuple[Preparation, dict]:
+    """(the generic settings, the generator's own parameters) of a dataset config; rejects
+    unknown names and settings before any work starts."""
+    info = DATASETS[name]
+    preparation, own = split_preparation(params, info.normalise)
+    accepted = [*inspect.signature(info.build).parameters, *PREPARATION_KEYS]
+    unknown = sorted(set(own) - set(accepted))
+    if unknown and unknown[0] in RENAMED:
+        raise XaibenchError(
+            f"dataset {name!r}: parameter {unknown[0]!r} is now called {RENAMED[unknown[0]]!r} "
+            "(see CHANGELOG.md)"
+        )
+    if unknown:
+        raise XaibenchError(
+            f"unknown parameter {unknown[0]!r} for dataset {name!r}; valid parameters: "
+            f"{', '.join(accepted)}"
+        )
+    return preparation, own
+
+
+def load_dataset(name: str, params: dict, cache: Cache) -> tuple[Dataset, dict, bool]:
+    """(dataset, spec, was_cached).
+
+    `params` holds the generator's own parameters and the generic settings of `Preparation`
+    (normalise, train_limit, test_limit). The cache holds the generator's raw output; `spec`
+    identifies the prepared data (it keys trained models and is recorded in every run), and
+    `dataset.preparation` records what was done, with the normalisation's statistics.
+    """
+    info = DATASETS[name]
+    preparation, own = check_dataset_params(name, params)
+    # Defaults go into the spec too, so changing a default in code cannot reuse stale data.
+    raw_spec = {"dataset": name, "version": info.version, **default_params(info.build, ())}
+    raw_spec |= own
+    if info.fingerprint is not None:
+        raw_spec["files"] = info.fingerprint(**own)
+    tensors, cached = cache.load_or_build("datasets", raw_spec, lambda: info.build(**own))
+    data = prepare(Dataset(name=name, **tensors), preparation)
+    return data, {**raw_spec, **vars(preparation)}, cached

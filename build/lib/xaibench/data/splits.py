@@ -1,0 +1,20 @@
+"""Train/test splits for datasets that come as one pool of labelled samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """(train indices, test indices): a seeded, shuffled split that keeps the class proportions
+    (scikit-learn's `train_test_split` with `stratify`). Shuffling matters: runs explain the
+    first test samples, which must not all come from one class."""
+    from sklearn.model_selection import train_test_split  # imported on use: it takes a second
+
+    index = np.arange(len(labels))
+    train, test = train_test_split(
+        index, test_size=test_fraction, random_state=seed, stratify=labels.numpy()
+    )
+    return torch.from_numpy(train), torch.from_numpy(test)

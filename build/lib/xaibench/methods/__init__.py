@@ -1,0 +1,78 @@
+"""Explanation methods: `explain(model, inputs, target, method, **params)`."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from xaibench.checks import as_target, check_inputs, check_target_range, num_outputs
+from xaibench.methods import (  # noqa: F401  (registers the methods)
+    cam,
+    controls,
+    gradient,
+    perturbation,
+    postprocess,
+    propagation,
+    smoothgrad,
+)
+from xaibench.methods.registry import (
+    METHODS,
+    MethodInfo,
+    register_method,
+    register_method_variant,
+)
+
+__all__ = [
+    "METHODS",
+    "MethodInfo",
+    "available_methods",
+    "explain",
+    "explain_in_batches",
+    "register_method",
+    "register_method_variant",
+]
+
+
+def available_methods() -> list[str]:
+    return METHODS.names()
+
+
+def explain(
+    model: nn.Module, inputs: Tensor, target: int | list[int] | Tensor, method: str, /, **params
+) -> Tensor:
+    """Attributions of `method` for `target`, shaped like `inputs` (N, C, L) or (N, C, H, W).
+
+    The model is left as found: mode, parameters and hooks are unchanged. The first four
+    arguments are positional-only, so that `params` may hold a setting called `method` (the
+    method that the wrappers `smooth` and `postprocess` wrap).
+    """
+    info = METHODS[method]
+    info.check(params, method)
+    check_inputs(inputs)
+    target = as_target(target, inputs)
+    check_target_range(target, num_outputs(model, inputs))
+    # A fresh leaf that requires grad: gradients never reach the caller's tensor, and captum
+    # does not warn that it had to switch requires_grad on.
+    inputs = inputs.detach().clone().requires_grad_(True)
+    attributions = info.fn(model, inputs, target, **params)
+    assert attributions.shape == inputs.shape, f"{method} returned {tuple(attributions.shape)}"
+    return attributions.detach()
+
+
+def explain_in_batches(
+    model: nn.Module,
+    inputs: Tensor,
+    target: Tensor,
+    method: str,
+    params: dict,
+    batch_size: int,
+    device: torch.device | None = None,
+) -> Tensor:
+    """`explain` over `batch_size` inputs at a time (a sample's map does not depend on the
+    others, so batching changes memory use only), each batch moved to `device` if given: how
+    runs, ROAR and re-explaining metrics explain many inputs."""
+    batches = zip(inputs.split(batch_size), target.split(batch_size), strict=True)
+    return torch.cat(
+        [explain(model, x if device is None else x.to(device), t, method, **params)
+         for x, t in batches]
+    )  # fmt: skip

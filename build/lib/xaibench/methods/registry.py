@@ -1,0 +1,113 @@
+"""The method registry: name -> attribution function, its family, and its docstring as its text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor, nn
+
+from xaibench import docstrings
+from xaibench.registry import (
+    Registry,
+    check_choice,
+    check_params,
+    context_for,
+    default_params,
+    settings_of,
+    variant,
+)
+
+FAMILIES = ("gradient", "cam", "perturbation", "control", "wrapper")
+
+# What every method is called with; everything after these is a setting (or context).
+METHOD_DATA = ("model", "inputs", "target")
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered explanation method.
+
+    `fn(model, inputs, target, **settings)` returns attributions shaped like `inputs`; `target`
+    is a long tensor (N,) of class indices. The docstring of `fn` is the method's description
+    (`doc`): its summary, citation and settings are read from it.
+    """
+
+    name: str
+    fn: Callable
+    family: str
+    renamed: dict[str, str] = field(default_factory=dict)  # old setting name -> new name
+
+    @property
+    def doc(self) -> docstrings.Doc:
+        return docstrings.parse(self.fn)
+
+    @property
+    def description(self) -> str:
+        return self.doc.summary
+
+    @property
+    def citation(self) -> str:
+        return " ".join(self.doc.references.split())
+
+    def settings(self) -> list[str]:
+        """The names a user may set (context such as `background` excluded)."""
+        return list(settings_of(self.fn, METHOD_DATA))
+
+    def defaults(self) -> dict:
+        return default_params(self.fn, METHOD_DATA)
+
+    def check(self, params: dict, label: str | None = None) -> None:
+        """One clear line for a setting this method does not take."""
+        check_params(self.fn, params, "method", label or self.name, METHOD_DATA, self.renamed)
+
+
+METHODS: Registry[MethodInfo] = Registry("method")
+
+
+def register_method(name: str, *, family: str, renamed: dict[str, str] | None = None):
+    """Register `fn(model, inputs, target, **settings) -> attributions` as method `name`.
+
+    Its docstring (Google style, with a `References:` section) is its description everywhere:
+    the catalog, the generated configs and the documentation pages.
+    """
+    check_choice("family", family, FAMILIES, plural="families")
+
+    def decorator(fn: Callable) -> Callable:
+        METHODS.add(name, MethodInfo(name, fn, family, dict(renamed or {})))
+        return fn
+
+    return decorator
+
+
+def register_method_variant(
+    name: str,
+    base: Callable,
+    *,
+    summary: str,
+    family: str,
+    fixed: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+    references: str | None = None,
+    renamed: dict[str, str] | None = None,
+) -> Callable:
+    """Register `base` with the settings `fixed` as method `name` (see `registry.variant`)."""
+    fn = variant(base, name, summary, fixed, defaults, references)
+    return register_method(name, family=family, renamed=renamed)(fn)
+
+
+def call_method(
+    name: str, model: nn.Module, inputs: Tensor, target: Tensor, params: dict, context: dict
+) -> Tensor:
+    """Run the registered method `name` from inside another method (the wrappers).
+
+    `params` are checked like a config's; `context` (e.g. `background`, or the wrapper's
+    `batch_size`) reaches the method only if it takes that name and `params` does not set it.
+    `inputs` become a fresh leaf that requires grad, as `explain` hands them.
+    """
+    info = METHODS[name]
+    info.check(params)
+    inputs = inputs.detach().requires_grad_(True)
+    extra = {k: v for k, v in context_for(info.fn, context).items() if k not in params}
+    return info.fn(model, inputs, target, **params, **extra)

@@ -1,0 +1,34 @@
+"""The model registry: architectures by name, built for a dataset's input shape and classes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from xaibench.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """`build(input_shape, num_classes, **params)` returns an untrained module whose forward
+    maps inputs (N, *input_shape) to logits (N, num_classes)."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    description: str
+
+
+# What every architecture is built from; everything after these is a setting.
+MODEL_DATA = ("input_shape", "num_classes")
+
+MODELS: Registry[ModelInfo] = Registry("model")
+
+
+def register_model(name: str, *, description: str):
+    def decorator(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        MODELS.add(name, ModelInfo(name, build, description))
+        return build
+
+    return decorator

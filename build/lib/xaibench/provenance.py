@@ -1,0 +1,105 @@
+"""Where a result came from: package versions, git commit, device and host."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from xaibench.registry import XaibenchError
+
+PACKAGES = [
+    "xaibench", "torch", "torchvision", "captum", "zennit", "hydra-core", "numpy", "pandas",
+    "scipy",
+]  # fmt: skip
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else the CPU; anything else is passed to torch.device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise XaibenchError(
+            f"device={name!r} but CUDA is not available here; use device=auto or cpu"
+        )
+    return device
+
+
+def check_threads(threads: object) -> int | None:
+    """`threads: null` keeps PyTorch's default (one intra-op thread per core); else a positive
+    int. Checked only: `cpu_threads` applies it."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise XaibenchError(
+            f"threads={threads!r} must be a positive number of threads, or null for PyTorch's "
+            "default (one per core)"
+        )
+    return threads
+
+
+@contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch's CPU thread count set to `threads` inside the block (None: unchanged), and
+    restored after it.
+
+    On a CPU shared with other jobs PyTorch's threads wait for each other: the README measured a
+    forward pass 350 times slower, and the demo 16 minutes instead of 43 s. `threads=1` avoids
+    it. The count is process-wide, like torch.set_num_threads itself, so a run sets it for its
+    own duration only; meta.json records the count used.
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0]}
+    for package in PACKAGES:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def git_state() -> dict[str, object]:
+    """Commit of the xaibench checkout and whether it has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def device_info(device: torch.device) -> dict[str, object]:
+    info: dict[str, object] = {
+        "device": str(device),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info

@@ -1,0 +1,193 @@
+"""Name -> entry registries, and the parameter rules that methods, metrics and models share.
+
+A registry is a dict with a decorator and an error message that lists the valid names, so an
+unknown name from a config or a notebook fails in one readable line.
+
+A registered function's parameters fall into three kinds, told apart by name:
+
+- *data*: what the caller computes on (`model`, `inputs`, `target`, `attributions`; for
+  models `input_shape`, `num_classes`), passed by every caller;
+- *context*: what a run hands to the functions that ask for it by name (`CONTEXT_PARAMS`);
+- *settings*: everything else, chosen by a user in a config or a call. Of these, the run's own
+  `seed` and `batch_size` (`RUN_PARAMS`) reach every function that takes them unless its entry
+  sets its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Collection, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class XaibenchError(ValueError):
+    """A user-facing error: its message is one line that names the problem and the fix."""
+
+
+class UnknownNameError(XaibenchError):
+    """A name that is not among the valid ones; the message lists them."""
+
+    def __init__(self, kind: str, name: object, valid: Collection[str], plural: str | None = None):
+        plural = plural or f"{kind}s"
+        super().__init__(f"unknown {kind} {name!r}; valid {plural}: {', '.join(valid)}")
+        self.kind, self.name, self.valid = kind, name, list(valid)
+
+
+def check_choice(kind: str, value: object, valid: Collection[str], plural: str | None = None):
+    """Raise `UnknownNameError` unless `value` is one of `valid`."""
+    if not isinstance(value, str) or value not in valid:
+        raise UnknownNameError(kind, value, valid, plural)
+
+
+class Registry(Generic[T]):
+    """Entries by name; `registry[name]` raises `UnknownNameError` listing the valid names."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def add(self, name: str, entry: T) -> T:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._entries[name] = entry
+        return entry
+
+    def __getitem__(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            raise UnknownNameError(self.kind, name, self.names()) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+
+# Data that a run hands to the methods and metrics whose functions ask for it by parameter
+# name, as opposed to settings a user chooses in a config:
+#   masks       ground-truth masks of the explained inputs, bool (N, *positions), where the
+#               dataset has them (localisation metrics);
+#   background  training inputs on the CPU (N_train, C, ...), for methods that need a
+#               reference distribution (expected gradients).
+CONTEXT_PARAMS = ("masks", "background")
+
+# Settings of the whole run that reach every method and metric taking a setting of that name,
+# unless its own entry sets it: the run's seed, and the memory knob (most model inputs per
+# forward pass).
+RUN_PARAMS = ("seed", "batch_size")
+
+
+def context_for(fn: Callable, context: dict) -> dict:
+    """The entries of `context` that `fn` takes as keyword arguments."""
+    accepted = inspect.signature(fn).parameters
+    return {name: value for name, value in context.items() if name in accepted}
+
+
+def settings_of(fn: Callable, data: Collection[str]) -> dict[str, inspect.Parameter]:
+    """The parameters of `fn` a user may set: all but the `data` and context parameters."""
+    return {
+        name: p
+        for name, p in inspect.signature(fn).parameters.items()
+        if name not in data and name not in CONTEXT_PARAMS and p.kind is not p.VAR_KEYWORD
+    }
+
+
+def default_params(fn: Callable, data: Collection[str]) -> dict:
+    """The defaults of `fn`'s settings (see `settings_of`)."""
+    return {
+        name: p.default for name, p in settings_of(fn, data).items() if p.default is not p.empty
+    }
+
+
+def check_params(
+    fn: Callable,
+    params: dict,
+    kind: str,
+    name: str,
+    data: Collection[str],
+    renamed: dict[str, str] | None = None,
+) -> None:
+    """Reject settings that `fn` does not take, naming the valid ones (or the new name of a
+    renamed one)."""
+    if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
+        return
+    accepted = list(settings_of(fn, data))
+    context = set(inspect.signature(fn).parameters) & set(CONTEXT_PARAMS)
+    for key in sorted(set(params) - set(accepted) - context):
+        if renamed and key in renamed:
+            raise XaibenchError(
+                f"{kind} {name!r}: parameter {key!r} is now called {renamed[key]!r} "
+                "(see CHANGELOG.md)"
+            )
+        raise XaibenchError(
+            f"unknown parameter {key!r} for {kind} {name!r}; valid parameters: "
+            f"{', '.join(accepted) or '(none)'}"
+        )
+
+
+def variant(
+    base: Callable,
+    name: str,
+    summary: str,
+    fixed: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+    references: str | None = None,
+) -> Callable:
+    """`base` with the settings `fixed` held constant: a function called `name` whose signature
+    lacks them (so checks, defaults and docs read the variant's own settings), whose defaults
+    are `base`'s except those in `defaults`, and whose docstring is `summary` followed by
+    `base`'s description (its References section replaced by `references` if given).
+
+    For metrics and methods that differ by one setting only (most- and least-relevant-first
+    orders, deletion and insertion): the variant is declared, not copied.
+    """
+    signature = inspect.signature(base)
+    unknown = set(fixed) | set(defaults or {})
+    if unknown - set(signature.parameters):
+        raise ValueError(f"{base.__name__} has no parameter {sorted(unknown)[0]!r}")
+    parameters = [
+        p.replace(default=(defaults or {}).get(p.name, p.default))
+        for p in signature.parameters.values()
+        if p.name not in fixed
+    ]
+    own = signature.replace(parameters=parameters)
+
+    @functools.wraps(base)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        bound = own.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return base(**bound.arguments, **fixed)
+
+    call.__name__ = call.__qualname__ = name
+    call.__signature__ = own  # type: ignore[attr-defined]
+    setting = ", ".join(f"{k}={v!r}" for k, v in fixed.items())
+    body = inspect.cleandoc(base.__doc__ or "").partition("\n\n")[2].strip()
+    if references is not None:
+        body = replace_section(body, "References", references)
+    call.__doc__ = f"{summary}\n\n`{base.__name__}` with {setting}.\n\n{body}".strip()
+    return call
+
+
+def replace_section(text: str, title: str, content: str) -> str:
+    """`text` (a dedented Google-style docstring) with section `title` holding `content`."""
+    lines = text.split("\n")
+    if f"{title}:" in lines:
+        start = lines.index(f"{title}:")
+        end = start + 1
+        while end < len(lines) and (not lines[end].strip() or lines[end].startswith(" ")):
+            end += 1
+        lines[start:end] = []
+        text = "\n".join(lines).rstrip()
+    indented = "\n".join(f"    {line}" for line in content.strip().split("\n"))
+    return f"{text}\n\n{title}:\n{indented}"

@@ -1,0 +1,54 @@
+"""summary.md of a run folder (also printed at the end of a run): the one-run leaderboard, the
+control test, undefined scores, failures and the cost of every stage."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xaibench.report.summary import control_sentence, summary_markdown
+from xaibench.stages import failed_what
+
+
+def weak_model_warning(accuracy: float, floor: float) -> str:
+    return (
+        f"MODEL TOO WEAK TO EXPLAIN: test accuracy {accuracy:.3f} is below min_accuracy={floor}; "
+        "its explanations say little about a working classifier (train longer, or lower "
+        "min_accuracy knowingly)"
+    )
+
+
+def stage_table(stages: dict[str, dict]) -> str:
+    table = pd.DataFrame.from_dict(stages, orient="index")
+    table.index.name = "stage"
+    table["samples"] = table["samples"].astype("Int64")
+    return table[["samples", "forwards", "seconds", "cached"]].to_markdown()
+
+
+def summary_text(meta: dict, summary: pd.DataFrame) -> str:
+    """The run's summary in markdown, from its meta.json and summary table."""
+    model = meta["model"]
+    lines = [f"# {meta['experiment']}: {meta['dataset']['name']} / {model['name']}", ""]
+    if model["too_weak"]:
+        warning = weak_model_warning(model["test_accuracy"], model["min_accuracy"])
+        lines += [f"**WARNING: {warning}.**", ""]
+    lines += [
+        f"{meta['samples']} test samples, target = {meta['target']}, seed {meta['seed']}; "
+        f"model test accuracy {model['test_accuracy']:.3f}. "
+        "Cells: mean [95% bootstrap CI]; best per metric in bold.",
+        "",
+        summary_markdown(summary) if len(summary) else "(no scores)",
+        "",
+        control_sentence(meta["control_failures"]),
+    ]
+    if meta["nan_scores"]:
+        counts = ", ".join(f"{k}: {v}" for k, v in meta["nan_scores"].items())
+        lines += ["", f"Undefined (NaN) scores, left out of the means: {counts}."]
+    for error in meta["errors"]:
+        lines += ["", f"**FAILED** {failed_what(error)}: {error['error']}"]
+    lines += [
+        "",
+        "Cost per stage (forwards = model inputs run, cached = reused from the cache):",
+        "",
+        stage_table(meta["stages"]),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""One benchmark run: settings -> data -> model -> samples -> explanations -> scores -> tables.
+
+`run(cfg)` is the flow, a sequence of plain calls that return values (usable from a notebook
+with a composed config); `main(cfg)` is the Hydra entry point that writes the run folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import hydra
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from xaibench.data import load_dataset
+from xaibench.models import TrainedModel, get_model
+from xaibench.provenance import cpu_threads, device_info, git_state, versions
+from xaibench.registry import XaibenchError
+from xaibench.report.run_summary import summary_text, weak_model_warning
+from xaibench.report.summary import summary_and_control
+from xaibench.result import RunResult
+from xaibench.run_tables import as_json, run_tables
+from xaibench.runfolder import completed_run, relative, write_run
+from xaibench.samples import Samples, explained_subset, run_context, select_samples
+from xaibench.scoring import CacheKeys, explain_all, score_all
+from xaibench.settings import CONF_DIR, Settings, read_settings
+from xaibench.stages import Stages, failed_what
+
+__all__ = ["CONF_DIR", "RunResult", "main", "run"]
+
+log = logging.getLogger("xaibench")
+
+
+def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -> RunResult:
+    """Compute one run in memory; files are written only to the cache."""
+    started = datetime.now(UTC)
+    settings = read_settings(cfg)
+    stages = Stages(settings.cache, settings.reuse)
+    with cpu_threads(settings.threads):
+        data, data_spec, data_cached = stages.run(
+            "data", lambda record: load_data(settings, record)
+        )
+        trained = stages.run("model", lambda record: load_model(settings, data, data_spec, record))
+        samples = select_samples(trained.model, data, settings.samples, settings.target,
+                                 settings.device, settings.batch_size)  # fmt: skip
+        keys = CacheKeys(trained.key, samples, run_context(data, samples))
+        maps = explain_all(trained.model, samples, settings.methods, keys, stages,
+                           settings.batch_size, settings.progress)  # fmt: skip
+        results = score_all(trained.model, samples, maps, settings.metrics, settings.methods,
+                            keys, stages, settings.progress)  # fmt: skip
+        cpu = device_info(settings.device)
+    values = run_values(settings, trained, run_id, overrides)
+    scores, curves = run_tables(values, samples, settings.methods, settings.metrics, results)
+    summary, failing = summary_and_control(scores, settings.seed)
+    for error in stages.errors:
+        log.error("%s failed: %s", failed_what(error), error["error"])
+    meta = run_meta(cfg, settings, stages, started, run_id, overrides, cpu, data, data_spec,
+                    data_cached, trained, samples, summary, failing)  # fmt: skip
+    return RunResult(scores, curves, summary, meta, samples.inputs, samples.labels,
+                     samples.targets, maps, keys.context.get("masks"))  # fmt: skip
+
+
+def load_data(settings: Settings, record: dict):
+    data, spec, cached = load_dataset(settings.dataset, settings.dataset_params, settings.cache)
+    record["cached"] = cached
+    return data, spec, cached
+
+
+def load_model(settings: Settings, data, data_spec: dict, record: dict) -> TrainedModel:
+    """The run's model, trained once and cached (or loaded from a checkpoint); a model below
+    `min_accuracy` is flagged loudly."""
+    trained = get_model(settings.model, data, data_spec, settings.cache, settings.device,
+                        settings.progress)  # fmt: skip
+    record["cached"] = trained.cached
+    if trained.test_accuracy < settings.min_accuracy:
+        log.warning(weak_model_warning(trained.test_accuracy, settings.min_accuracy))
+    return trained
+
+
+def run_values(
+    settings: Settings, trained: TrainedModel, run_id: str, overrides: list[str] | None
+) -> dict:
+    """The columns of the run tables that are constant within a run (schema.RUN_COLUMNS)."""
+    return {
+        "experiment": settings.name,
+        "run_id": run_id,
+        "dataset": settings.dataset,
+        "dataset_params": as_json(settings.dataset_params),
+        "model": settings.model.name,
+        "model_key": trained.key,
+        "model_accuracy": trained.test_accuracy,
+        "seed": settings.seed,
+        "target_mode": settings.target,
+        "overrides": " ".join(overrides or []),
+    }
+
+
+def run_meta(
+    cfg: DictConfig, settings: Settings, stages: Stages, started: datetime, run_id: str,
+    overrides: list[str] | None, cpu: dict, data, data_spec: dict, data_cached: bool,
+    trained: TrainedModel, samples: Samples, summary: pd.DataFrame, control_failures: dict,
+) -> dict:  # fmt: skip
+    """meta.json: where the results came from, what was run and what it cost."""
+    finished = datetime.now(UTC)
+    return {
+        "experiment": settings.name,
+        "run_id": run_id,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "wall_seconds": round((finished - started).total_seconds(), 3),
+        "stages": stages.records,
+        "command": sys.argv,
+        "overrides": overrides or [],
+        "versions": versions(),
+        "git": git_state(),
+        **cpu,
+        "seed": settings.seed,
+        "samples": len(samples.index),
+        "target": settings.target,
+        "dataset": {"name": settings.dataset, "spec": data_spec, "cached": data_cached,
+                    "train_size": len(data.x_train), "test_size": len(data.x_test),
+                    "preparation": data.preparation, "masks": data.masks_test is not None},
+        "explained": explained_subset(samples, data),
+        "model": {"name": settings.model.name, "key": trained.key, "cached": trained.cached,
+                  "seed": settings.model.seed, "checkpoint": trained.checkpoint,
+                  "test_accuracy": trained.test_accuracy,
+                  "val_accuracy": trained.val_accuracy, "epochs_trained": trained.epochs_trained,
+                  "train_seconds": round(trained.train_seconds, 3),
+                  "min_accuracy": settings.min_accuracy,
+                  "too_weak": trained.test_accuracy < settings.min_accuracy},
+        "methods": {label: entry.params for label, entry in settings.methods.items()},
+        "metrics": {label: entry.params for label, entry in settings.metrics.items()},
+        "method_names": {label: entry.name for label, entry in settings.methods.items()},
+        "metric_names": {label: entry.name for label, entry in settings.metrics.items()},
+        "errors": stages.errors,
+        "nan_scores": {f"{r.method}/{r.metric}": int(r.n_nan) for r in summary.itertuples()
+                       if r.n_nan},
+        "control_failures": control_failures,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }  # fmt: skip
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point: skip a finished run, else run, write the folder, print the summary."""
+    hydra_cfg = HydraConfig.get()
+    folder = Path(hydra_cfg.runtime.output_dir)
+    try:
+        if completed_run(folder, cfg):
+            print(f"xaibench: {folder} already holds this run's results; skipped")
+            return
+        result = run(cfg, run_id=relative(folder), overrides=list(hydra_cfg.overrides.task))
+    except XaibenchError as error:
+        print(f"xaibench: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    write_run(folder, result)
+    print(summary_text(result.meta, result.summary))
+    print(f"\nRun folder: {folder}")

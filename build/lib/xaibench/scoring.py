@@ -1,0 +1,161 @@
+"""Every method's maps and every metric's scores for a run's samples, each cached by what
+determines it, each method and metric failing alone."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from xaibench.cache import spec_digest, tensor_digest
+from xaibench.methods import METHODS, explain_in_batches
+from xaibench.metrics import METRICS, MetricResult, evaluate_many
+from xaibench.progress import progress
+from xaibench.provenance import versions
+from xaibench.registry import context_for
+from xaibench.samples import Samples
+from xaibench.settings import Entry
+from xaibench.stages import Failure, Stages
+
+# Packages whose version can change attributions or scores: part of every cache key.
+COMPUTING_PACKAGES = ("torch", "torchvision", "captum", "zennit", "numpy", "scipy")
+
+
+class CacheKeys:
+    """Cache specs of a run's attributions and scores: everything that determines them (the
+    cache adds the digest of the code that computes them)."""
+
+    def __init__(self, model_key: str, samples: Samples, context: dict):
+        self.context = context
+        self.base = {
+            "model": model_key,
+            "inputs": tensor_digest(samples.inputs, samples.targets),
+            "versions": {k: v for k, v in versions().items() if k in COMPUTING_PACKAGES},
+        }
+        self._context_digests: dict[str, str] = {}
+        self._attribution_specs: dict[str, dict] = {}
+
+    def _digests(self, extra: dict) -> dict[str, str]:
+        for key, value in extra.items():
+            if key not in self._context_digests:
+                self._context_digests[key] = tensor_digest(value)
+        return {key: self._context_digests[key] for key in extra}
+
+    def attributions(self, entry: Entry, extra: dict) -> dict:
+        spec = {
+            **self.base,
+            "method": entry.name,
+            "params": entry.params,
+            "context": self._digests(extra),
+        }
+        self._attribution_specs[entry.label] = spec
+        return spec
+
+    def scores(self, entry: Entry, extra: dict, method: str) -> dict:
+        """Spec of one metric's scores for the attributions of method `method` (a label)."""
+        return {
+            **self.base,
+            "metric": entry.name,
+            "params": entry.params,
+            "context": self._digests(extra),
+            "attributions": spec_digest(self._attribution_specs[method], "attributions"),
+        }
+
+
+def explain_all(
+    model: nn.Module,
+    samples: Samples,
+    methods: dict[str, Entry],
+    keys: CacheKeys,
+    stages: Stages,
+    batch_size: int,
+    show_progress: bool = False,
+) -> dict[str, Tensor]:
+    """Every method's attributions by label, explained `batch_size` samples at a time, or
+    reused from the cache; a failing method is recorded and left out."""
+    attributions = {}
+    for label, entry in progress(methods.items(), "explaining", show_progress):
+        extra = context_for(METHODS[entry.name].fn, keys.context)
+        params = {**entry.params, **extra}
+
+        def compute(record: dict, name: str = entry.name, params: dict = params) -> dict:
+            maps = explain_in_batches(
+                model, samples.inputs, samples.targets, name, params, batch_size
+            )
+            return {"attributions": maps}
+
+        found = stages.run(
+            f"explain/{label}", compute, model=model, samples=len(samples.index),
+            cache_entry=("attributions", keys.attributions(entry, extra)),
+            failure=Failure("explain", method=label),
+        )  # fmt: skip
+        if found is not None:
+            attributions[label] = found["attributions"].to(samples.inputs.device)
+    return attributions
+
+
+def score_all(
+    model: nn.Module,
+    samples: Samples,
+    attributions: dict[str, Tensor],
+    metrics: dict[str, Entry],
+    methods: dict[str, Entry],
+    keys: CacheKeys,
+    stages: Stages,
+    show_progress: bool = False,
+) -> dict[str, dict[str, MetricResult]]:
+    """Every metric's results for every method's maps, as results[metric][method] (labels);
+    results in the cache (same attributions, metric and settings) are reused."""
+    results = {}
+    for label, entry in progress(metrics.items(), "scoring", show_progress):
+
+        def compute(record: dict, entry: Entry = entry) -> dict[str, MetricResult]:
+            return score_metric(model, samples, attributions, entry, methods, keys, stages, record)
+
+        scored = stages.run(
+            f"evaluate/{label}", compute, model=model, samples=len(samples.index),
+            failure=Failure("evaluate", metric=label),
+        )  # fmt: skip
+        if scored is not None:
+            results[label] = scored
+    return results
+
+
+def score_metric(
+    model: nn.Module,
+    samples: Samples,
+    attributions: dict[str, Tensor],
+    entry: Entry,
+    methods: dict[str, Entry],
+    keys: CacheKeys,
+    stages: Stages,
+    record: dict,
+) -> dict[str, MetricResult]:
+    """One metric's results by method: cached ones loaded, the others computed together where
+    the metric allows (one method failing there loses only its own scores)."""
+    info = METRICS[entry.name]
+    extra = context_for(info.score_many, keys.context)
+    specs = {method: keys.scores(entry, extra, method) for method in attributions}
+    found = {}
+    if stages.reuse:
+        for method, spec in specs.items():
+            if (cached := stages.cache.load("scores", spec)) is not None:
+                found[method] = MetricResult(**cached)
+    todo = [method for method in attributions if method not in found]
+    params = {**entry.params, **extra}
+    fresh = {}
+    if todo and not info.reexplains:
+        maps = [attributions[method] for method in todo]
+        scored = evaluate_many(model, samples.inputs, samples.targets, maps, entry.name, **params)
+        fresh = dict(zip(todo, scored, strict=True))
+    # Robustness and randomisation metrics re-explain each method's maps with that method's
+    # own registered name and settings.
+    for method in todo if info.reexplains else []:
+        with stages.failures(Failure("evaluate", method=method, metric=entry.label)):
+            fresh[method] = evaluate_many(
+                model, samples.inputs, samples.targets, [attributions[method]], entry.name,
+                **params, method=methods[method].name, method_params=methods[method].params,
+            )[0]  # fmt: skip
+    for method, result in fresh.items():
+        stages.cache.save("scores", specs[method], vars(result))
+    record["cached"] = not todo
+    return {method: found.get(method) or fresh[method] for method in attributions
+            if method in found or method in fresh}  # fmt: skip

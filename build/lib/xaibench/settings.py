@@ -1,0 +1,143 @@
+"""The config of a run as plain Python values, checked before any work starts.
+
+`read_settings(cfg)` turns a composed Hydra config into `Settings` and rejects what cannot run
+(unknown names, settings a function does not take, impossible values) with one clear line. It
+has no side effects: applying the CPU thread count is the run's business (`run.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from xaibench.cache import Cache
+from xaibench.checks import TARGET_MODES
+from xaibench.data import check_dataset_params
+from xaibench.methods import METHODS
+from xaibench.metrics import METRICS
+from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
+from xaibench.models import MODEL_DATA, MODELS, ModelSpec
+from xaibench.provenance import check_threads, resolve_device
+from xaibench.registry import RUN_PARAMS, XaibenchError, check_choice, check_params
+
+# The configs shipped with xaibench (Hydra's primary config is config.yaml).
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+
+# The keys of `model` that are not architecture params: `checkpoint` loads local weights
+# instead of training.
+MODEL_KEYS = ("name", "train", "seed", "checkpoint")
+
+# A method or metric entry may run a registered function under another label, so that one run
+# can hold two variants, e.g. `method.gradcam_relu: {uses: gradcam, layer: features.9}`.
+USES_KEY = "uses"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One method or metric of a run: its label (the name in tables), the registered function
+    it runs, and its settings, the run's `seed` and `batch_size` filled in wherever the function
+    takes them and the entry does not set them."""
+
+    label: str
+    name: str
+    params: dict
+
+    @property
+    def recorded_params(self) -> dict:
+        """The settings as the run tables record them: `uses` kept where the label is an alias."""
+        return self.params if self.name == self.label else {USES_KEY: self.name, **self.params}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The config as plain Python values, checked."""
+
+    name: str
+    seed: int
+    device: torch.device
+    threads: int | None  # PyTorch's CPU threads; None keeps its default
+    samples: int  # explained test inputs
+    target: str  # predicted | label
+    batch_size: int
+    progress: bool
+    reuse: bool
+    min_accuracy: float
+    cache: Cache
+    dataset: str
+    dataset_params: dict
+    model: ModelSpec
+    methods: dict[str, Entry]  # by label
+    metrics: dict[str, Entry]
+
+
+def read_settings(cfg: DictConfig) -> Settings:
+    """Check a composed config and return it as `Settings` (see the module docstring)."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    check_choice("target", plain["target"], TARGET_MODES)
+    if int(plain["samples"]) < 1:
+        raise XaibenchError(f"samples={plain['samples']} must be at least 1")
+    run_values = {"seed": int(plain["seed"]), "batch_size": int(plain["batch_size"])}
+    methods = read_entries(plain.get("method") or {}, "method", run_values)
+    metrics = read_entries(plain.get("metric") or {}, "metric", run_values)
+    if not methods or not metrics:
+        raise XaibenchError("select at least one method and one metric, e.g. method=[saliency]")
+    dataset = dict(plain["dataset"])
+    dataset_name = dataset.pop("name")
+    check_dataset_params(dataset_name, dataset)
+    return Settings(
+        name=plain["name"],
+        seed=run_values["seed"],
+        device=resolve_device(plain["device"]),
+        threads=check_threads(plain.get("threads")),
+        samples=int(plain["samples"]),
+        target=plain["target"],
+        batch_size=run_values["batch_size"],
+        progress=bool(plain["progress"]),
+        reuse=bool(plain["reuse"]),
+        min_accuracy=float(plain["min_accuracy"]),
+        cache=Cache(plain["cache_dir"]),
+        dataset=dataset_name,
+        dataset_params=dataset,
+        model=read_model(dict(plain["model"]), run_values["seed"]),
+        methods=methods,
+        metrics=metrics,
+    )
+
+
+def read_model(model: dict, run_seed: int) -> ModelSpec:
+    """The model section of a config, its architecture parameters checked."""
+    name = model["name"]
+    params = {k: v for k, v in model.items() if k not in MODEL_KEYS}
+    check_params(MODELS[name].build, params, "model", name, MODEL_DATA)
+    return ModelSpec(
+        name=name,
+        params=params,
+        train=model.get("train") or {},
+        seed=int(model.get("seed", run_seed)),
+        checkpoint=model.get("checkpoint"),
+    )
+
+
+def read_entries(section: dict, kind: str, run_values: dict) -> dict[str, Entry]:
+    """The method or metric entries of a config, by label, each checked against its function."""
+    registry = METHODS if kind == "method" else METRICS
+    entries = {}
+    for label, given in section.items():
+        params = dict(given or {})
+        name = params.pop(USES_KEY, label)
+        info = registry[name]  # an unknown name lists the valid ones
+        info.check(params, label)
+        set_by_run = set(REEXPLAIN_SETTINGS) - {"batch_size"} if kind == "metric" else set()
+        if set_by_run & set(params) and info.reexplains:
+            raise XaibenchError(
+                f"metric {label!r}: {sorted(set_by_run & set(params))[0]!r} is set by the run "
+                "(each method's maps are re-explained with that method and its settings)"
+            )
+        taken = set(info.settings())
+        run = {key: run_values[key] for key in RUN_PARAMS if key in taken and key not in params}
+        entries[label] = Entry(label, name, {**params, **run})
+    return entries
