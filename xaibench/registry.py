@@ -30,9 +30,17 @@ class XaibenchError(ValueError):
 class UnknownNameError(XaibenchError):
     """A name that is not among the valid ones; the message lists them."""
 
-    def __init__(self, kind: str, name: object, valid: Collection[str], plural: str | None = None):
+    def __init__(
+        self,
+        kind: str,
+        name: object,
+        valid: Collection[str],
+        plural: str | None = None,
+        where: str = "",
+    ):
         plural = plural or f"{kind}s"
-        super().__init__(f"unknown {kind} {name!r}; valid {plural}: {', '.join(valid)}")
+        listed = ", ".join(valid) or "(none)"
+        super().__init__(f"unknown {kind} {name!r}{where}; valid {plural}: {listed}")
         self.kind, self.name, self.valid = kind, name, list(valid)
 
 
@@ -117,12 +125,13 @@ def check_params(
     name: str,
     data: Collection[str],
     renamed: dict[str, str] | None = None,
+    also: Collection[str] = (),
 ) -> None:
-    """Reject settings that `fn` does not take, naming the valid ones (or the new name of a
-    renamed one)."""
+    """Reject settings that `fn` does not take (nor `also`, settings handled around it),
+    naming the valid ones, or the new name of a renamed one."""
     if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
         return
-    accepted = list(settings_of(fn, data))
+    accepted = [*settings_of(fn, data), *also]
     context = set(inspect.signature(fn).parameters) & set(CONTEXT_PARAMS)
     for key in sorted(set(params) - set(accepted) - context):
         if renamed and key in renamed:
@@ -130,10 +139,7 @@ def check_params(
                 f"{kind} {name!r}: parameter {key!r} is now called {renamed[key]!r} "
                 "(see CHANGELOG.md)"
             )
-        raise XaibenchError(
-            f"unknown parameter {key!r} for {kind} {name!r}; valid parameters: "
-            f"{', '.join(accepted) or '(none)'}"
-        )
+        raise UnknownNameError("parameter", key, accepted, where=f" for {kind} {name!r}")
 
 
 def variant(

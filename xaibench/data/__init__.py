@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
-
 from xaibench.cache import Cache
 from xaibench.data import digits, mnist1d, shapes, vision  # noqa: F401  (register the datasets)
 from xaibench.data.preparation import PREPARATION_KEYS, Preparation, prepare, split_preparation
 from xaibench.data.registry import DATASETS, Dataset, DatasetInfo, register_dataset
-from xaibench.registry import XaibenchError, default_params
+from xaibench.registry import check_params, default_params
 
 __all__ = [
     "DATASETS",
@@ -31,18 +29,7 @@ def check_dataset_params(name: str, params: dict) -> tuple[Preparation, dict]:
     unknown names and settings before any work starts."""
     info = DATASETS[name]
     preparation, own = split_preparation(params, info.normalise)
-    accepted = [*inspect.signature(info.build).parameters, *PREPARATION_KEYS]
-    unknown = sorted(set(own) - set(accepted))
-    if unknown and unknown[0] in RENAMED:
-        raise XaibenchError(
-            f"dataset {name!r}: parameter {unknown[0]!r} is now called {RENAMED[unknown[0]]!r} "
-            "(see CHANGELOG.md)"
-        )
-    if unknown:
-        raise XaibenchError(
-            f"unknown parameter {unknown[0]!r} for dataset {name!r}; valid parameters: "
-            f"{', '.join(accepted)}"
-        )
+    check_params(info.build, own, "dataset", name, (), RENAMED, also=PREPARATION_KEYS)
     return preparation, own
 
 
