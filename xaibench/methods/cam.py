@@ -273,7 +273,9 @@ def gradcam_pp(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | No
     large region (the paper's motivation: several instances of a class in one image). The
     closed form for alpha is the paper's, derived for the output $\exp(y_c)$ of a network that
     is piecewise linear after the layer, whose higher derivatives are then $\exp(y_c)$ times
-    powers of G. One forward and one backward pass.
+    powers of G. One forward and one backward pass. Written here from the paper's equations, as
+    captum has no Grad-CAM++; like the other CAMs written here, it is tested against values
+    worked out by hand and against a slow per-position re-implementation of the paper.
 
     The closed form assumes non-negative activations (a layer after a ReLU): then
     $0 < \alpha \le 1/2$ wherever the gradient is positive. At a layer whose outputs can be
@@ -282,14 +284,10 @@ def gradcam_pp(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | No
     Pass the ReLU's path as `layer` (`features.9` for `mnist1d_cnn`).
 
     Args:
-        layer: Module path of the layer (as for `model.get_submodule`: `features.9`,
-            `layer4.1`); None (default) takes the model's last `Conv1d` or `Conv2d` module and
-            its output before the activation that follows (see `gradcam`). A module called
-            more than once in a forward pass gives its last call.
+        layer: Module path of the layer to map; default and conventions as for `gradcam`.
 
     Returns:
-        Attributions shaped like `inputs`: the layer's map upsampled as Grad-CAM's and repeated
-        over the input's channels; non-negative.
+        Attributions shaped like `inputs`, non-negative: the layer's map upsampled as Grad-CAM's.
 
     Implementations differ:
         - pytorch-grad-cam adds eps = 1e-6 to alpha's denominator, which matters when
@@ -307,10 +305,8 @@ def gradcam_pp(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | No
         >>> from xaibench.testing import toy_problem
         >>> model, inputs, target = toy_problem()
         >>> maps = xaibench.explain(model, inputs, target, "gradcam_pp", layer="3")  # after ReLU
-        >>> maps.shape
-        torch.Size([4, 1, 16])
-        >>> bool((maps >= 0).all())
-        True
+        >>> maps.shape, bool((maps >= 0).all())
+        (torch.Size([4, 1, 16]), True)
 
     References:
         Chattopadhay, Sarkar, Howlader, Balasubramanian. Grad-CAM++: Generalized Gradient-Based
@@ -340,7 +336,8 @@ def xgradcam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None
     upsampled as Grad-CAM's. Fu et al. derive these weights from two axioms, sensitivity and
     conservation: the unrectified map's positions then sum to $\sum_k \sum_p A_{k,p} G_{k,p}$,
     which equals the target logit when the network after the layer is positively homogeneous
-    (ReLUs, no biases). One forward and one backward pass.
+    (ReLUs, no biases). One forward and one backward pass. Written here from the paper's
+    equations, as captum has no XGrad-CAM (tested like `gradcam_pp`).
 
     The normalisation assumes non-negative activations (a layer after a ReLU). At a layer whose
     outputs can be negative, such as the default (a convolution's raw output), a channel's sum
@@ -348,14 +345,10 @@ def xgradcam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None
     path as `layer` (`features.9` for `mnist1d_cnn`).
 
     Args:
-        layer: Module path of the layer (as for `model.get_submodule`: `features.9`,
-            `layer4.1`); None (default) takes the model's last `Conv1d` or `Conv2d` module and
-            its output before the activation that follows (see `gradcam`). A module called
-            more than once in a forward pass gives its last call.
+        layer: Module path of the layer to map; default and conventions as for `gradcam`.
 
     Returns:
-        Attributions shaped like `inputs`: the layer's map upsampled as Grad-CAM's and repeated
-        over the input's channels; non-negative.
+        Attributions shaped like `inputs`, non-negative: the layer's map upsampled as Grad-CAM's.
 
     Implementations differ:
         - pytorch-grad-cam adds eps = 1e-7 to every channel's sum; xaibench gives weight 0 to a
@@ -392,17 +385,14 @@ def layercam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None
     Grad-CAM gives a channel one weight (its mean gradient), LayerCAM keeps each position's own
     weight, so the map follows local evidence even at shallow layers, whose gradients vary a lot
     across positions (the paper's point: finer maps from earlier layers). At a rectified layer
-    every term is non-negative. One forward and one backward pass.
+    every term is non-negative. One forward and one backward pass. Written here from the
+    paper's equations, as captum has no LayerCAM (tested like `gradcam_pp`).
 
     Args:
-        layer: Module path of the layer (as for `model.get_submodule`: `features.9`,
-            `layer4.1`); None (default) takes the model's last `Conv1d` or `Conv2d` module and
-            its output before the activation that follows (see `gradcam`). A module called
-            more than once in a forward pass gives its last call.
+        layer: Module path of the layer to map; default and conventions as for `gradcam`.
 
     Returns:
-        Attributions shaped like `inputs`: the layer's map upsampled as Grad-CAM's and repeated
-        over the input's channels; non-negative.
+        Attributions shaped like `inputs`, non-negative: the layer's map upsampled as Grad-CAM's.
 
     Implementations differ:
         - The paper fuses the maps of several layers, rescaling those of shallow layers with a
@@ -413,12 +403,10 @@ def layercam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None
     Example:
         >>> import torch, xaibench
         >>> from xaibench.testing import toy_problem
-        >>> model, inputs, target = toy_problem()
+        >>> model, inputs, target = toy_problem(channels=2)
         >>> maps = xaibench.explain(model, inputs, target, "layercam", layer="1")  # first ReLU
-        >>> maps.shape
-        torch.Size([4, 1, 16])
-        >>> bool((maps >= 0).all())
-        True
+        >>> bool((maps >= 0).all()), torch.equal(maps[:, 0], maps[:, 1])  # one map per position
+        (True, True)
 
     References:
         Jiang, Zhang, Hou, Cheng, Wei. LayerCAM: Exploring Hierarchical Class Activation Maps for
@@ -440,17 +428,15 @@ def eigencam(model: nn.Module, inputs: Tensor, target: Tensor, layer: str | None
     $s = \pm 1$ chosen so that $s M v$ sums to a non-negative value (a singular vector's sign is
     arbitrary). No gradients and no target: it shows the layer's dominant activation pattern,
     the same for every class, so it can say where the model looks but not why it chose one
-    class over another. One forward pass and one small SVD per sample.
+    class over another. One forward pass and one small SVD per sample. Written here from the
+    paper's equations, as captum has no Eigen-CAM (tested like `gradcam_pp`).
 
     Args:
-        layer: Module path of the layer (as for `model.get_submodule`: `features.9`,
-            `layer4.1`); None (default) takes the model's last `Conv1d` or `Conv2d` module and
-            its output before the activation that follows (see `gradcam`). A module called
-            more than once in a forward pass gives its last call.
+        layer: Module path of the layer to map; default and conventions as for `gradcam`.
 
     Returns:
-        Attributions shaped like `inputs`: the layer's map upsampled as Grad-CAM's and repeated
-        over the input's channels; non-negative, the same for every target.
+        Attributions shaped like `inputs`, non-negative and the same for every target: the
+        layer's map, upsampled and repeated over channels as Grad-CAM's.
 
     Implementations differ:
         - pytorch-grad-cam centres M (each channel minus its mean over positions, a PCA)
@@ -503,13 +489,11 @@ def scorecam(
     $\mathrm{ReLU}(\sum_k w_k A_k)$, upsampled as Grad-CAM's. Gradient-free: it asks the model
     how much each channel's highlighted region alone supports the target, at the cost of one
     forward pass per channel and sample (64 for `mnist1d_cnn`'s last layer, 512 for
-    `resnet18`'s), `batch_size` masked inputs at a time.
+    `resnet18`'s), `batch_size` masked inputs at a time. Written here from the paper's
+    equations, as captum has no Score-CAM (tested like `gradcam_pp`).
 
     Args:
-        layer: Module path of the layer (as for `model.get_submodule`: `features.9`,
-            `layer4.1`); None (default) takes the model's last `Conv1d` or `Conv2d` module and
-            its output before the activation that follows (see `gradcam`). A module called
-            more than once in a forward pass gives its last call.
+        layer: Module path of the layer to map; default and conventions as for `gradcam`.
         weighting: `channel_softmax` (default): the softmax over channels of the masked inputs'
             target logits, the paper's Algorithm 1 (its score minus the baseline's logit gives
             the same softmax) and pytorch-grad-cam's choice. `probability`: each channel
@@ -520,8 +504,7 @@ def scorecam(
             changes memory use only.
 
     Returns:
-        Attributions shaped like `inputs`: the layer's map upsampled as Grad-CAM's and repeated
-        over the input's channels; non-negative.
+        Attributions shaped like `inputs`, non-negative: the layer's map upsampled as Grad-CAM's.
 
     Implementations differ:
         - pytorch-grad-cam upsamples the masks with `UpsamplingBilinear2d`, which aligns
@@ -541,14 +524,10 @@ def scorecam(
         >>> from xaibench.testing import toy_problem
         >>> model, inputs, target = toy_problem()
         >>> maps = xaibench.explain(model, inputs, target, "scorecam")
-        >>> maps.shape
-        torch.Size([4, 1, 16])
-        >>> bool((maps >= 0).all())
-        True
         >>> confidence = xaibench.explain(model, inputs, target, "scorecam",
         ...                               weighting="probability")
-        >>> bool((confidence >= 0).all())
-        True
+        >>> bool((maps >= 0).all()), bool((confidence >= 0).all())
+        (True, True)
 
     References:
         Wang, Wang, Du, Yang, Zhang, Ding, Mardziel, Hu. Score-CAM: Score-Weighted Visual

@@ -124,21 +124,23 @@ def integrated_gradients(
 
     $\phi_i = (x_i - x'_i) \int_0^1 \partial y_c(x' + \alpha (x - x')) / \partial x_i \, d\alpha$
     for the target logit $y_c$ and the baseline $x'$. The maps are complete: they sum to
-    $y_c(x) - y_c(x')$, up to the error of the quadrature, which shrinks as `steps` grows (sum a
-    map and compare before trusting a setting on a new model). A value's sign says whether
-    moving it from the baseline to the input raised or lowered the logit, in logit units. Values
-    equal to the baseline get zero attribution, so the baseline is part of the question asked.
+    $y_c(x) - y_c(x')$, up to the error of the quadrature, which shrinks as `steps` grows
+    (tested for every baseline; sum a map and compare before trusting a setting on a new
+    model). A value's sign says whether moving it from the baseline to the input raised or
+    lowered the logit, in logit units. Values equal to the baseline get zero attribution, so
+    the baseline is part of the question asked.
     The integral is computed with captum's Gauss-Legendre rule at `steps` nodes in (0, 1):
     `steps` forward and backward passes per sample.
 
     Args:
         steps: Quadrature nodes (gradient evaluations) per sample. The paper reports that 20 to
             300 steps bring the sum within 5% of the logit difference; 64 by default.
-        baseline: The reference input $x'$: `zero` (zeros in the model's input space, the
-            paper's black image, or the dataset mean when inputs are standardised), `mean`
-            (each sample's own per-channel mean over positions), `blur` (a Gaussian blur of the
-            sample, kernel 11, sigma 5) or `uniform` (seeded uniform noise over the sample's
-            value range).
+        baseline: The reference input $x'$: `zero` (default: zeros in the model's input
+            space, the paper's black image, or the dataset mean when inputs are standardised),
+            `mean` (each sample's own per-channel mean over positions), `blur` (a Gaussian blur
+            of the sample, kernel 11, sigma 5, reflect padding) or `uniform` (uniform noise
+            over each sample's value range: one fixed pattern, seed 0's, scaled to each
+            sample). The other methods that take a `baseline` offer the same four.
         batch_size: The most model inputs per forward pass (samples x steps); it changes memory
             use only, never the maps.
 
@@ -219,12 +221,12 @@ def expected_gradients(
 
     $\phi_i = E_{x' \sim D,\ \alpha \sim U(0, 1)}\,[(x_i - x'_i)\,
     \partial y_c(x' + \alpha (x - x')) / \partial x_i]$ for the target logit $y_c$ and references
-    $x'$ from the training inputs $D$ (`background`), estimated by Monte Carlo with `draws`
-    (reference, alpha) pairs: `draws` forward and backward passes per sample. In expectation a
-    map sums to $y_c(x) - E[y_c(x')]$, the logit minus its mean over the background; a single
-    estimate only approximately, with noise shrinking as $1/\sqrt{draws}$. It replaces
-    integrated gradients' single baseline by the data distribution, at the price of that noise.
-    It is GradientSHAP without input noise.
+    $x'$ drawn with replacement from the training inputs $D$ (`background`), estimated by Monte
+    Carlo with `draws` (reference, alpha) pairs: `draws` forward and backward passes per
+    sample. In expectation a map sums to $y_c(x) - E[y_c(x')]$, the logit minus its mean over
+    the background; a single estimate only approximately, with noise shrinking as
+    $1/\sqrt{draws}$. It replaces integrated gradients' single baseline by the data
+    distribution, at the price of that noise. It is GradientSHAP without input noise.
 
     Args:
         draws: (reference, alpha) pairs per sample, 64 by default (formerly `samples`).
@@ -242,7 +244,8 @@ def expected_gradients(
     Implementations differ:
         - captum's `GradientShap` computes the same estimator (with `stdevs=0`) but draws the
           references with numpy's global generator (`np.random.choice`) and the alphas with
-          `np.random.uniform`, anew for every call and every sample, so a sample's map depends
+          `np.random.uniform` (and its input noise, zero here, with `torch.normal` from torch's
+          global generator), anew for every call and every sample, so a sample's map depends
           on the global random state and on its batch. Here the draws are made once from `seed`
           and shared by all samples; the gradients come from captum's `Saliency`.
 

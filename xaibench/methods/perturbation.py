@@ -66,10 +66,8 @@ def occlusion(
         stride: The step between window placements, an int or one per dimension; it must not
             exceed `window` (captum requires every position to be covered). 2 by default, so
             that most positions average two windows.
-        baseline: What the occluded values become: `zero` (default: zeros in the model's input
-            space, the dataset mean when inputs are standardised), `mean` (each sample's own
-            per-channel mean over positions), `blur` (a Gaussian blur of the sample, kernel 11,
-            sigma 5) or `uniform` (seeded uniform noise over the sample's value range).
+        baseline: What the occluded values become: `zero` (default), `mean`, `blur` or
+            `uniform`, as defined for `integrated_gradients`.
         output: `logit` (default) or `probability`, the target's softmax probability, which
             Zeiler & Fergus plot. The logit does not saturate; the probability also drops when
             another class's logit rises.
@@ -188,7 +186,8 @@ def rise(
     (grid + 1) x `cell` positions and cropped at a random offset in [0, `cell`), as in the
     paper's code. All masks are drawn at once from `seed` and shared by every sample, so maps
     do not depend on the batch or on how the masks are chunked. The Monte Carlo noise falls as
-    masks are added.
+    masks are added. Written here after the paper's code, as captum has no RISE, and tested
+    against a loop over the masks one by one.
 
     Args:
         num_masks: N, the number of masks; 2000, as in the authors' example notebook. (Not
@@ -200,11 +199,9 @@ def rise(
         p: The probability that a grid cell is kept, in (0, 1]; 0.5, as in the authors'
             example notebook.
         seed: Seeds the masks (grids and offsets).
-        baseline: What masked positions become, in proportion 1 - M: `zero` (default: zeros in
-            the model's input space, the dataset mean when inputs are standardised; the paper's
-            code multiplies the normalised image by the mask), `mean` (each sample's own
-            per-channel mean over positions), `blur` (a Gaussian blur of the sample, kernel 11,
-            sigma 5) or `uniform` (seeded uniform noise over the sample's value range).
+        baseline: What masked positions become, in proportion 1 - M: `zero` (default, as the
+            paper's code, which multiplies the normalised image by the mask), `mean`, `blur` or
+            `uniform`, as defined for `integrated_gradients`.
         output: `probability` (default, the paper), `logit`, or `correct` (1 if the masked
             input is still classified as the target, else 0).
         batch_size: The most masked inputs per forward pass; it changes memory use only.

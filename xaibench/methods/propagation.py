@@ -42,13 +42,12 @@ def deeplift(
     rescale rule). Like integrated gradients it explains a finite difference from a baseline,
     in logit units, but with one forward pass (input and baseline together) and one backward
     pass; the two differ in general. With a zero baseline on a ReLU network without biases it
-    equals gradient x input (Ancona et al. 2018). Computed by captum's `DeepLift`.
+    equals gradient x input and epsilon-LRP (Ancona et al. 2018; tested). Computed by captum's
+    `DeepLift`.
 
     Args:
-        baseline: The reference input $x'$: `zero` (default: zeros in the model's input space,
-            the dataset mean when inputs are standardised), `mean` (each sample's own
-            per-channel mean over positions), `blur` (a Gaussian blur of the sample, kernel 11,
-            sigma 5) or `uniform` (seeded uniform noise over the sample's value range).
+        baseline: The reference input $x'$: `zero` (default), `mean`, `blur` or `uniform`, as
+            defined for `integrated_gradients`.
         batch_size: The most model inputs per forward pass (two per sample: the input and its
             baseline); it changes memory use only.
 
@@ -61,12 +60,11 @@ def deeplift(
           contributions separately; captum, and so xaibench, offers the rescale rule only.
         - captum's rule for max pooling does not conserve exactly: summation-to-delta then
           misses by about 1e-2 of the logit on a small test CNN, while it holds to float
-          precision on ReLU networks without max pooling.
-        - captum hooks activation modules, so a ReLU module called twice (torchvision's
-          ResNet blocks) or in place breaks it, and a functional `F.relu` is not seen at all;
-          xaibench runs it on a torch.fx view of the model with one fresh, non-in-place module
-          per activation call, sharing the model's weights (models that torch.fx cannot trace
-          run as they are).
+          precision on ReLU networks without max pooling (tested).
+        - captum's `DeepLift` raises on a ReLU module called twice (torchvision's ResNet
+          blocks), an in-place ReLU overwrites the inputs it stores, and a functional `F.relu`
+          gets the plain gradient; xaibench runs it on a torch.fx view of the model, as for
+          `guided_backprop`.
 
     Example:
         >>> import torch, xaibench
@@ -114,10 +112,11 @@ def guided_backprop(model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
 
     Implementations differ:
         - captum hooks activation modules, so a ReLU module called twice (torchvision's
-          ResNet blocks) or in place breaks it, and a functional `F.relu` is not seen at all;
-          xaibench runs it on a torch.fx view of the model with one fresh, non-in-place module
-          per activation call, sharing the model's weights (models that torch.fx cannot trace
-          run as they are).
+          ResNet blocks) or in place breaks it, and a functional `F.relu` is not seen at all
+          (guided backprop then silently becomes the plain gradient there). xaibench runs it,
+          like `deconvolution` and `deeplift`, on a torch.fx view of the model with one fresh,
+          non-in-place module per activation call, sharing the model's weights (models that
+          torch.fx cannot trace run as they are).
 
     Example:
         >>> import torch, xaibench
@@ -160,11 +159,9 @@ def deconvolution(model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
         - Zeiler & Fergus project single feature-map activations down to the input; like
           captum, xaibench starts from the target logit, which makes it a class attribution in
           the sense of Simonyan et al. 2014.
-        - captum hooks activation modules, so a ReLU module called twice (torchvision's
-          ResNet blocks) or in place breaks it, and a functional `F.relu` is not seen at all;
-          xaibench runs it on a torch.fx view of the model with one fresh, non-in-place module
-          per activation call, sharing the model's weights (models that torch.fx cannot trace
-          run as they are).
+        - captum hooks activation modules: xaibench runs it on a torch.fx view of the model
+          with one module per activation call, as for `guided_backprop`, so that reused,
+          in-place and functional ReLUs are rectified too.
 
     Example:
         >>> import torch, xaibench
@@ -203,15 +200,16 @@ def lrp(
     output relevance $R_j$ to its inputs in proportion to their contributions $z_{ij} = x_i w_{ij}$.
     `rule="epsilon"` applies the epsilon rule $R_i = \sum_j z_{ij} R_j / (z_j + \epsilon\,
     \mathrm{sign}(z_j))$, with $z_j = \sum_{i'} z_{i'j} + b_j$, to every convolution and linear
-    layer; on ReLU networks it equals gradient x input as epsilon goes to 0 (Ancona et al. 2018).
-    The composites follow Kohlbrenner et al. 2020, with epsilon on linear layers and, on
-    convolutions: $z^+$, positive contributions only (`epsilon_plus`); the same with the flat rule
-    on the first layer, which spreads relevance evenly over each unit's receptive field whatever the
-    input (`epsilon_plus_flat`); or alpha = 2, beta = 1, positive contributions counted twice and
-    negative ones once against (`epsilon_alpha2_beta1`). In every case activations pass relevance
-    through unchanged, sums and average pooling split it in proportion to their inputs, and max
-    pooling hands it to the maximum. Relevance is conserved layer by layer except for what biases
-    and epsilon absorb, so without biases the map sums to $y_c$ (alpha2-beta1 excepted: it conserves
+    layer; on ReLU networks it equals gradient x input as epsilon goes to 0 (Ancona et al. 2018;
+    tested, also on ResNet-18 through zennit's canonizer). The composites follow Kohlbrenner et al.
+    2020, with epsilon on linear layers and, on convolutions: $z^+$, positive contributions only
+    (`epsilon_plus`, tested against the rules written out); the same with the flat rule on the first
+    layer, which spreads relevance evenly over each unit's receptive field whatever the input
+    (`epsilon_plus_flat`); or alpha = 2, beta = 1, positive contributions counted twice and negative
+    ones once against (`epsilon_alpha2_beta1`). In every case activations pass relevance through
+    unchanged, sums and average pooling split it in proportion to their inputs, and max pooling
+    hands it to the maximum. Relevance is conserved layer by layer except for what biases and
+    epsilon absorb, so without biases the map sums to $y_c$ (alpha2-beta1 excepted: it conserves
     only at units with both positive and negative contributions). One forward and one modified
     backward pass.
 
@@ -225,9 +223,10 @@ def lrp(
         canonizer: `auto` (default): torchvision ResNets get zennit's ResNet canonizer
             (residual sums made explicit, batch norms merged into the preceding convolutions);
             other models with batch norms have each merged into the layer registered just before
-            it (right for conv-BN stacks); other models get none. `none`: batch norms pass
-            relevance unchanged and residual sums the plain gradient. The model is restored
-            after the call.
+            it (right for conv-BN stacks); other models get none. Residual sums outside
+            torchvision ResNets (custom residual architectures) then pass the plain gradient.
+            `none`: batch norms pass relevance unchanged and residual sums the plain gradient.
+            The model is restored after the call.
 
     Returns:
         Attributions shaped like `inputs`, signed, in logit units.

@@ -169,20 +169,19 @@ def smoothed_gradient(
     with the signed mean $\bar g$. Averaging removes the gradient's fine-scale fluctuations
     (the paper's "noise") while keeping its direction; the squared and variance forms are
     non-negative and rank values by the size and the instability of the gradient, not its
-    direction. `noisy_copies` forward and backward passes per sample. The noise patterns are
-    drawn once from `seed`, shared by all samples and scaled to each sample's range, so maps are
-    reproducible and do not depend on the batch. Computed as `smooth` over `saliency` with
-    `signed=True`.
+    direction. `noisy_copies` forward and backward passes per sample. Computed as `smooth` over
+    `saliency` (captum's `Saliency`) with `signed=True`, so the noise is drawn as for `smooth`:
+    maps are reproducible and do not depend on the batch.
 
     Args:
         statistic: `mean`, `mean_square` or `variance` of the gradients over the copies
             (fixed by each method of the family).
         times_input: Multiply the result by the input (fixed by each method of the family;
             true for `smoothgrad_x_input` only).
-        noisy_copies: Noisy copies per sample (formerly `samples`), 50 by default: the paper
-            sees diminishing returns beyond about 50.
-        noise: The noise's standard deviation as a fraction of each sample's value range;
-            0.15 by default, inside the paper's recommended 10-20%.
+        noisy_copies: Noisy copies per sample (formerly `samples`), 50 by default, as for
+            `smooth`.
+        noise: The noise's standard deviation as a fraction of each sample's value range
+            (max - min), 0.15 by default, as for `smooth`.
         seed: Seeds the noise patterns.
         signed: False takes the absolute value of the result, `smoothgrad`'s default (the
             paper's figures show absolute values); True keeps the sign. The other methods of the

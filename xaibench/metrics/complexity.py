@@ -74,17 +74,15 @@ def complexity(attributions: Tensor) -> MetricResult:
 
     Bhatt et al.'s complexity $-\sum_i p_i \ln p_i$ with $p_i = |a_i| / \sum_j |a_j|$ (and
     $0 \ln 0 = 0$), where $a_i$ is the attribution of position $i$ summed over channels: the
-    entropy of the map's fractional contributions. It depends on the map's shape only:
-    scaling or negating a map does not change it. An all-zero map has no distribution to
-    measure and scores NaN. No forward passes.
+    entropy of the map's fractional contributions. Like `sparseness`, it depends on the map's
+    shape only (scaling or negating a map does not change it), and an all-zero map scores NaN.
+    No forward passes.
 
-    Lower is better: a map carried by few positions is simpler to read. Low complexity says
-    nothing about whether those positions matter to the model: read it next to a faithfulness
-    metric.
+    Lower is better: a map carried by few positions is simpler to read. Like sparseness, it
+    says nothing about whether those positions matter to the model.
 
     Args:
-        attributions: The maps (N, C, ...); only |attribution summed over channels| per
-            position is read.
+        attributions: The maps (N, C, ...), read as by `sparseness`.
 
     Returns:
         MetricResult: `scores` (N,), the entropy in [0, ln n] nats.

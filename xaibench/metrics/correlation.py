@@ -215,17 +215,15 @@ def faithfulness_correlation(
     attribution sum and the drop of the target output when the subset is set to the baseline.
 
     Bhatt et al.'s faithfulness $\mu_F = \mathrm{corr}_{S}(\sum_{i \in S} a_i,\ f(x) -
-    f(x_{[x_S = b]}))$ over `subsets` random subsets $S$ of `subset_size` positions, where
-    $a_i$ is the attribution of position $i$ summed over channels and $x_{[x_S = b]}$ has the
-    positions of $S$ (all channels) set to the baseline $b$: sensitivity-n at a single size.
-    Between -1 and 1; negating a map negates its score. Closed form: on a bias-free linear model
-    with a zero baseline and the logit, gradient x input scores exactly 1. The score is
-    undefined (NaN) when the subset sums do not vary, as for a constant map, or the drops do
-    not. The subsets are drawn from `seed` alone and shared by all samples and methods. Cost:
-    $1 +$ `subsets` forward passes per sample, shared by all methods.
+    f(x_{[x_S = b]}))$ over `subsets` random subsets $S$ of `subset_size` positions, with $a_i$
+    and $x_{[x_S = b]}$ as in `sensitivity_n`: it is sensitivity-n at a single size, with the
+    same drawing of subsets (from `seed` alone, shared by all samples and methods), closed form
+    (gradient x input of a bias-free linear model scores exactly 1) and NaN cases (a constant
+    map). Between -1 and 1; negating a map negates its score. Cost: $1 +$ `subsets` forward
+    passes per sample, shared by all methods.
 
-    Higher is better: the closer each subset's attribution sum tracks the output change its
-    removal causes, the better the map predicts the model's response to removing features.
+    Higher is better, as for `sensitivity_n`: each subset's attribution sum tracks the output
+    change its removal causes.
 
     Args:
         subset_size: Positions per subset: an int in 1..P-1 for P positions, or a float in
@@ -233,9 +231,8 @@ def faithfulness_correlation(
             input. Default 0.1: a fraction, so one setting fits 40-point signals and 224x224
             images alike.
         subsets: Random subsets per sample. Default 100.
-        baseline: What the positions of a subset are set to: `zero` (default, the paper's),
-            `mean` (each sample's per-channel mean), `blur` or `uniform` (noise over each
-            sample's value range, from `seed`).
+        baseline: What the positions of a subset are set to: `zero` (default), `mean`, `blur`
+            or `uniform`, as for `sensitivity_n`.
         output: What is read off the model for the target class: `logit` (default: the class
             score that gradient maps explain), `probability` or `correct`.
         seed: Seed of the subsets (and of a `uniform` baseline).

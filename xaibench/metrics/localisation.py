@@ -106,9 +106,7 @@ def relevance_mass(
     better it localises it.
 
     Args:
-        masks: Ground truth, bool (N, L) for signals or (N, H, W) for images: True where
-            the evidence that decides the class lies. Not a setting: a run passes the masks of
-            datasets that have them; in a call, pass `masks=`.
+        masks: Ground truth, bool (N, L) or (N, H, W), as for `pointing_game`.
 
     Returns:
         MetricResult: `scores` (N,), the share in [0, 1].
@@ -163,9 +161,7 @@ def relevance_rank(
     localises it.
 
     Args:
-        masks: Ground truth, bool (N, L) for signals or (N, H, W) for images: True where
-            the evidence that decides the class lies. Not a setting: a run passes the masks of
-            datasets that have them; in a call, pass `masks=`.
+        masks: Ground truth, bool (N, L) or (N, H, W), as for `pointing_game`.
 
     Returns:
         MetricResult: `scores` (N,), the share in [0, 1].
@@ -215,9 +211,7 @@ def localisation_auc(
     a map that does not tell them apart, below 0.5 for a map that points away from the evidence.
 
     Args:
-        masks: Ground truth, bool (N, L) for signals or (N, H, W) for images: True where
-            the evidence that decides the class lies. Not a setting: a run passes the masks of
-            datasets that have them; in a call, pass `masks=`.
+        masks: Ground truth, bool (N, L) or (N, H, W), as for `pointing_game`.
 
     Returns:
         MetricResult: `scores` (N,), the AUC in [0, 1].

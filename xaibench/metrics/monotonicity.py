@@ -106,14 +106,17 @@ def monotonicity(
         >>> result.scores.round(decimals=6).tolist()
         [1.0, 1.0, 1.0, 1.0]
 
-        On the toy CNN, gradient x input scores above the random control:
+        On the toy CNN, gradient x input scores above the random control, and its negation
+        scores the same (the metric ranks absolute attributions):
 
         >>> maps = xaibench.explain(model, inputs, target, "input_x_gradient")
         >>> noise = xaibench.explain(model, inputs, target, "random")
-        >>> good, control = xaibench.evaluate_many(
-        ...     model, inputs, target, [maps, noise], "monotonicity", draws=4
+        >>> good, negated, control = xaibench.evaluate_many(
+        ...     model, inputs, target, [maps, -maps, noise], "monotonicity", draws=4
         ... )
         >>> bool(good.scores.mean() > control.scores.mean() + 0.3)
+        True
+        >>> torch.equal(good.scores, negated.scores)
         True
 
     References:

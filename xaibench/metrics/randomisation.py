@@ -77,7 +77,7 @@ def model_randomisation(
     independent randomises layer $k$ alone. After each step the method that made the maps
     explains the inputs again on the randomised copy, and curve point $k$ is the per-sample
     similarity of the new map to the given one, on the position maps (channels summed). The
-    caller's model and random state are never changed: each step works on a deep copy.
+    caller's model and random state are never changed (tested): each step works on a deep copy.
 
     A constant map (Grad-CAM's ReLU often zeroes the whole map once a layer is random) has no
     rank correlation: that curve point is NaN, and the score is the mean over the defined

@@ -93,8 +93,8 @@ def road(
           per-sample scores; its imputation handles images only.
         - ROAD's code solves one sparse system per image with scipy on the CPU; xaibench solves
           a batch's systems at once on its device (a dense solve for inputs of at most 64
-          positions, conjugate gradient above), matched against a scipy.sparse solve of the
-          reference system in the tests. ROAD defines images only; the 1/2-1/2 weights for
+          positions, conjugate gradient above), matched to 1e-5 against a scipy.sparse solve
+          of the reference system in the tests. ROAD defines images only; the 1/2-1/2 weights for
           signals are xaibench's.
 
     Example:

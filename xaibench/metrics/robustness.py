@@ -156,15 +156,14 @@ def local_lipschitz(
     Alvarez-Melis & Jaakkola's local Lipschitz estimate
     $L(x) = \max_{x' \in B(x)} \|\Phi(x) - \Phi(x')\|_2 / \|x - x'\|_2$, with both norms over
     every channel and position, estimated as the maximum over `perturbations` points
-    $x' = x + \delta_s$, $\delta_s$ uniform in the L-infinity ball $B(x)$ of radius `radius`
-    (the same draws as max-sensitivity's for the same seed). $\Phi(x)$ is the given map,
-    $\Phi(x')$ the same method's map of $x'$ (re-explained). The draws come from `seed` alone
-    and are shared by all samples, so a sample's score does not depend on its batch. The
-    estimate is a lower bound of the maximum and can only rise with more perturbations. Unlike
+    $x' = x + \delta_s$, $\delta_s$ uniform in the L-infinity ball $B(x)$ of radius `radius`.
+    $\Phi(x)$ is the given map, $\Phi(x')$ the same method's map of $x'$ (re-explained). The
+    draws and the estimate behave as for `max_sensitivity` (the same draws for the same seed,
+    shared by all samples; a lower bound that can only rise with more perturbations). Unlike
     max-sensitivity, it divides by the size of each input change, so it measures change per
     unit of input change; for a map linear in the input (gradient x input of a linear model) it
     does not depend on the radius at all. Every score is defined. Cost: `perturbations`
-    re-explanations per sample, each costing what the method costs.
+    re-explanations per sample, as for max-sensitivity.
 
     Lower is better: a small constant means nearby inputs get nearby explanations.
 
