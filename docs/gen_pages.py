@@ -76,8 +76,9 @@ def block(text: str) -> str:
         elif item:
             in_list = True
         elif in_list and not line.startswith(" "):
-            out.append("")
-            in_list = False
+            # A continuation of the item (docstring_parser dedents a one-item list, so its
+            # wrapped lines lose their hanging indent): indent it under the item.
+            line = "  " + line
         out.append(line)
     return "\n".join(out).strip()
 
