@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ def build_leaderboard(runs: Runs, settings: ReportSettings | None = None) -> lis
     settings = settings or ReportSettings()
     categories = metric_categories(runs)
     return [
-        group_result(key, scores, categories, settings)
+        group_result(cast(tuple[str, str], key), scores, categories, settings)
         for key, scores in runs.scores.groupby(GROUP, sort=False)
     ]
 
@@ -120,7 +121,8 @@ def group_result(
     key: tuple[str, str], scores: pd.DataFrame, categories: dict[str, str], settings: ReportSettings
 ) -> GroupResult:
     rows, tests = [], {}
-    for metric, part in scores.groupby("metric", sort=False):
+    for value, part in scores.groupby("metric", sort=False):
+        metric = cast(str, value)  # a label; pandas-stubs types group keys as any scalar
         higher = bool(part["higher_is_better"].iloc[0])
         matrix = stats.block_matrix(part)[list(part["method"].unique())]
         table, tests[metric] = metric_rows(matrix, higher, settings)
@@ -199,6 +201,6 @@ def failing_control(group: GroupResult) -> dict[str, list[str]]:
     """Metric -> methods that do not beat the control significantly (empty lists included)."""
     table = group.table[group.table["beats_control"].notna()]
     return {
-        metric: list(part.loc[~part["beats_control"].astype(bool), "method"])
+        cast(str, metric): list(part.loc[~part["beats_control"].astype(bool), "method"])
         for metric, part in table.groupby("metric", sort=False)
     }

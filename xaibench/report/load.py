@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -101,8 +102,9 @@ def variant_labels(
     settings that differ inside one value of that column count: a method's `seed`, which
     follows the run seed, differs between trained models but is not a variant.
     """
-    renames = {}
-    for name, rows in table.groupby(label, sort=False):
+    renames: dict[tuple[str, str], str] = {}
+    for key, rows in table.groupby(label, sort=False):
+        name = cast(str, key)  # a label column: strings
         distinct = list(dict.fromkeys(rows[params]))
         scopes = [rows] if within is None else [part for _, part in rows.groupby(within)]
         differing = sorted(

@@ -59,8 +59,9 @@ def agreement_table(groups: list[GroupResult]) -> pd.DataFrame:
 def agreement_tests_table(runs: Runs, settings: ReportSettings) -> pd.DataFrame:
     """Every group's metric pairs with tau, its test and its bootstrap interval (long table)."""
     categories = metric_categories(runs)
+    # The group keys are names; pandas-stubs types them as any Hashable.
     parts = [
-        agreement_tests(scores, categories, settings).assign(dataset=key[0], model=key[1])
+        agreement_tests(scores, categories, settings).assign(dataset=key[0], model=key[1])  # type: ignore[arg-type]
         for key, scores in runs.scores.groupby(GROUP, sort=False)
     ]
     return pd.concat(parts, ignore_index=True)[AGREEMENT_TEST_COLUMNS]
