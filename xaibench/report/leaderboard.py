@@ -46,25 +46,48 @@ LEADERBOARD_COLUMNS = [
 
 @dataclass(frozen=True)
 class MetricTests:
+    """The tests behind one metric's leaderboard rows.
+
+    Attributes:
+        friedman_chi2: Friedman's statistic across all methods.
+        friedman_p: Its p-value.
+        pairwise: Methods x methods, Holm-adjusted Wilcoxon p-values.
+        block_ranks: Friedman's mean rank per method.
+        blocks: The complete (model, sample) blocks the tests used.
+    """
+
     friedman_chi2: float
     friedman_p: float
-    pairwise: pd.DataFrame  # methods x methods, Holm-adjusted Wilcoxon p-values
-    block_ranks: pd.Series  # Friedman's mean rank per method
-    blocks: int  # complete (model, sample) blocks the tests used
+    pairwise: pd.DataFrame
+    block_ranks: pd.Series
+    blocks: int
 
 
 @dataclass(frozen=True)
 class GroupResult:
+    """The leaderboard of one dataset x model: its table, its tests and the metrics' agreement.
+
+    Attributes:
+        dataset: The dataset's label.
+        model: The model's label.
+        table: One row per metric and method, with the columns `LEADERBOARD_COLUMNS`.
+        tests: The tests behind the table, by metric.
+        agreement: Metrics x metrics Kendall's tau between their rankings of the methods.
+        models: The model keys (one per model seed).
+        seeds: The model seeds.
+    """
+
     dataset: str
     model: str
-    table: pd.DataFrame  # LEADERBOARD_COLUMNS
-    tests: dict[str, MetricTests]  # by metric
-    agreement: pd.DataFrame  # metrics x metrics Kendall's tau
-    models: list[str] = field(default_factory=list)  # model keys (one per model seed)
+    table: pd.DataFrame
+    tests: dict[str, MetricTests]
+    agreement: pd.DataFrame
+    models: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
 
     @property
     def title(self) -> str:
+        """`dataset / model`, as headings show the group."""
         return f"{self.dataset} / {self.model}"
 
     def localisation_agreement(self) -> pd.DataFrame:
@@ -120,6 +143,7 @@ def build_leaderboard(runs: Runs, settings: ReportSettings | None = None) -> lis
 def group_result(
     key: tuple[str, str], scores: pd.DataFrame, categories: dict[str, str], settings: ReportSettings
 ) -> GroupResult:
+    """The leaderboard of one (dataset, model) `key` from its `scores` (one row per score)."""
     rows, tests = [], {}
     for value, part in scores.groupby("metric", sort=False):
         metric = cast(str, value)  # a label; pandas-stubs types group keys as any scalar

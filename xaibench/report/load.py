@@ -52,6 +52,13 @@ def _natural_key(path: Path) -> list:
 
 
 def load_runs(paths: list[str | Path]) -> Runs:
+    """Read every run at or below `paths` (run folders or sweep folders) into one `Runs`.
+
+    Labels that several settings share are told apart: a sweep over a method's setting gives
+    `integrated_gradients[steps=16]` and `integrated_gradients[steps=64]`, naming only the
+    settings that differ; so do datasets and metrics. Two runs that score the same method and
+    metric on the same samples of the same model are an error: they would count twice.
+    """
     folders = find_run_folders(paths)
     scores, curves, metas = [], [], {}
     for folder in folders:

@@ -28,6 +28,7 @@ from xaibench.report.tables import leaderboard_latex, leaderboard_markdown
 
 
 def slug(text: str) -> str:
+    """`text` as a file name: each run of characters other than A-Z, a-z, 0-9, `_.-` is a `-`."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
 
