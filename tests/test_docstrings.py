@@ -4,10 +4,16 @@ catalog, the generated configs and the documentation pages are made from."""
 from __future__ import annotations
 
 import doctest
+import importlib
+import importlib.util
 import inspect
+import tomllib
+from pathlib import Path
 
 import pytest
 
+import xaibench
+import xaibench.report
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
 from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
@@ -58,3 +64,25 @@ def test_the_docstring_example_runs(kind, name):
     for test in tests:
         runner.run(test)
     assert runner.failures == 0, f"{runner.failures} failing example(s); run with -s to see"
+
+
+def test_ruff_checks_the_docstrings_of_every_public_module():
+    """pyproject.toml lists the files that ruff's docstring rules (D) check: every module behind
+    an exported name, and every module that registers a method or a metric, must be among them
+    (a module missing from the list would go unchecked)."""
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    ignores = config["tool"]["ruff"]["lint"]["per-file-ignores"]
+    (negated,) = [key for key in ignores if key.startswith("!") and "D" in ignores[key]]
+    checked = negated.removeprefix("!{").removesuffix("}").split(",")
+    exported = {**xaibench._PUBLIC, **xaibench.report._PUBLIC}  # name -> module importing it
+    modules = {"xaibench.testing", *exported.values()}
+    modules |= {
+        getattr(importlib.import_module(m), name).__module__ for name, m in exported.items()
+    }
+    modules |= {
+        registry[name].fn.__module__ for registry in (METHODS, METRICS) for name in registry
+    }
+    for module in sorted(modules):
+        path = Path(importlib.util.find_spec(module).origin).relative_to(root)
+        assert any(path.match(pattern) for pattern in checked), f"{path} is not in {checked}"

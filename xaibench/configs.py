@@ -18,10 +18,13 @@ import yaml
 from xaibench.methods import METHODS, MethodInfo
 from xaibench.metrics import METRICS, MetricInfo
 from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
-from xaibench.registry import RUN_PARAMS
+from xaibench.registry import RUN_PARAMS, Registry
 
 WIDTH = 100
-GROUPS = {"method": METHODS, "metric": METRICS}
+GROUPS: dict[str, Registry[MethodInfo] | Registry[MetricInfo]] = {
+    "method": METHODS,
+    "metric": METRICS,
+}
 
 # Settings a run passes to re-explaining metrics itself (each method's name and settings).
 SET_BY_RUN = ("method", "method_params")

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import hydra
 import numpy as np
@@ -244,7 +245,7 @@ def plot_accuracy(table: pd.DataFrame, path: Path) -> Path:
     for method, rows in table.groupby("method", sort=False):
         by_fraction = rows.groupby("fraction")["accuracy"]
         fractions = np.array(by_fraction.mean().index)
-        style = {"color": "black", "linestyle": "--"} if method == CONTROL else {}
+        style: dict[str, Any] = {"color": "black", "linestyle": "--"} if method == CONTROL else {}
         ax.plot(100 * fractions, by_fraction.mean().to_numpy(), marker="o", label=method, **style)
         ax.fill_between(
             100 * fractions, by_fraction.min().to_numpy(), by_fraction.max().to_numpy(), alpha=0.15,

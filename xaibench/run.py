@@ -137,8 +137,9 @@ def run_meta(
         "method_names": {label: entry.name for label, entry in settings.methods.items()},
         "metric_names": {label: entry.name for label, entry in settings.metrics.items()},
         "errors": stages.errors,
-        "nan_scores": {f"{r.method}/{r.metric}": int(r.n_nan) for r in summary.itertuples()
-                       if r.n_nan},
+        # pandas-stubs types itertuples fields as any scalar (n_nan is an int)
+        "nan_scores": {f"{r.method}/{r.metric}": int(r.n_nan)  # type: ignore[arg-type]
+                       for r in summary.itertuples() if r.n_nan},
         "control_failures": control_failures,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }  # fmt: skip

@@ -17,7 +17,7 @@ from xaibench.cache import Cache
 from xaibench.checks import TARGET_MODES
 from xaibench.data import check_dataset_params
 from xaibench.methods import METHODS
-from xaibench.metrics import METRICS
+from xaibench.metrics import METRICS, MetricInfo
 from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
 from xaibench.models import MODEL_DATA, MODELS, ModelSpec
 from xaibench.provenance import check_threads, resolve_device
@@ -132,7 +132,7 @@ def read_entries(section: dict, kind: str, run_values: dict) -> dict[str, Entry]
         info = registry[name]  # an unknown name lists the valid ones
         info.check(params, label)
         set_by_run = set(REEXPLAIN_SETTINGS) - {"batch_size"} if kind == "metric" else set()
-        if set_by_run & set(params) and info.reexplains:
+        if set_by_run & set(params) and isinstance(info, MetricInfo) and info.reexplains:
             raise XaibenchError(
                 f"metric {label!r}: {sorted(set_by_run & set(params))[0]!r} is set by the run "
                 "(each method's maps are re-explained with that method and its settings)"

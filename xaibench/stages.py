@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from torch import nn
 
@@ -58,6 +58,29 @@ class Stages:
         self.records: dict[str, dict] = {}
         self.errors: list[dict] = []
 
+    # Without `failure` a stage returns its result or raises; with one it may return None.
+    @overload
+    def run(
+        self,
+        name: str,
+        compute: Callable[[dict], T],
+        *,
+        model: nn.Module | None = None,
+        samples: int | None = None,
+        cache_entry: tuple[str, dict] | None = None,
+        failure: None = None,
+    ) -> T: ...
+    @overload
+    def run(
+        self,
+        name: str,
+        compute: Callable[[dict], T],
+        *,
+        model: nn.Module | None = None,
+        samples: int | None = None,
+        cache_entry: tuple[str, dict] | None = None,
+        failure: Failure,
+    ) -> T | None: ...
     def run(
         self,
         name: str,

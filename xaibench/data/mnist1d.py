@@ -63,17 +63,17 @@ def make_dataset_with_masks(args: SimpleNamespace) -> dict:
 
     templates = get_templates()
     set_seed(args.seed)
-    xs, ys, masks = [], [], []
+    x_rows, y_rows, mask_rows = [], [], []
     per_class = args.num_samples // len(templates["y"])
     for label_ix in range(len(templates["y"])):
         for _ in range(per_class):
             x, mask = transform_with_mask(templates["x"][label_ix], args)
-            xs.append(x)
-            ys.append(templates["y"][label_ix])
-            masks.append(mask)
+            x_rows.append(x)
+            y_rows.append(templates["y"][label_ix])
+            mask_rows.append(mask)
 
-    batch_shuffle = np.random.permutation(len(ys))  # noqa: NPY002
-    xs, ys, masks = (np.stack(a)[batch_shuffle] for a in (xs, ys, masks))
+    batch_shuffle = np.random.permutation(len(y_rows))  # noqa: NPY002
+    xs, ys, masks = (np.stack(a)[batch_shuffle] for a in (x_rows, y_rows, mask_rows))
     if args.shuffle_seq:
         seq_shuffle = np.random.permutation(args.final_seq_length)  # noqa: NPY002
         xs, masks = xs[..., seq_shuffle], masks[..., seq_shuffle]

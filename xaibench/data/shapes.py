@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -205,7 +206,7 @@ def shapes(
     noise: float = 0.02,
     seed: int = 0,
 ) -> dict:
-    difficulty = {
+    difficulty: dict[str, Any] = {
         "object_size": tuple(object_size),
         "distractors": distractors,
         "texture": texture,

@@ -34,6 +34,7 @@ __all__ = [
 
 
 def available_methods() -> list[str]:
+    """The names of the registered methods, sorted: each one is a valid `method` of `explain`."""
     return METHODS.names()
 
 

@@ -69,6 +69,7 @@ def unshared_activations(model: nn.Module) -> nn.Module:
 def _own_module(traced: fx.GraphModule, node: fx.Node, calls: dict[str, int]) -> nn.Module | None:
     """A fresh module for this activation call, or None if the call is fine as it is."""
     if node.op == "call_module":
+        assert isinstance(node.target, str)  # a call_module's target is the submodule's path
         module = traced.get_submodule(node.target)
         if not isinstance(module, HOOKED):
             return None

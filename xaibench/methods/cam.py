@@ -116,6 +116,7 @@ def gradient_cam(
 ) -> Tensor:
     """A CAM from the layer's activations and gradients: ReLU(sum_k weigh(A, G)_k A_k)."""
     activations, gradients = layer_activations(model, layer, inputs, target)
+    assert gradients is not None  # layer_activations gives them when given a target
     return upsample_to_input(weighted_sum(weigh(activations, gradients), activations), inputs)
 
 

@@ -28,6 +28,7 @@ def per_dimension(value: int | list[int], inputs: Tensor, name: str) -> tuple[in
 
 
 def check_output(output: str) -> None:
+    """Raise `UnknownNameError` unless `output` is one of `OUTPUTS`."""
     check_choice("output", output, OUTPUTS)
 
 

@@ -7,6 +7,7 @@ samples in its batch (that would make a sample's scores depend on its neighbours
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -113,7 +114,7 @@ def postprocess(
     """
     check_choice("transform", transform, TRANSFORMS)
     check_choice("normalisation", normalise, NORMALISATIONS)
-    context = {"batch_size": batch_size}
+    context: dict[str, Any] = {"batch_size": batch_size}
     if background is not None:
         context["background"] = background
     maps = call_method(method, model, inputs, target, dict(params or {}), context).detach()

@@ -41,14 +41,17 @@ class MethodInfo:
 
     @property
     def doc(self) -> docstrings.Doc:
+        """The parsed docstring of `fn`: the method's text."""
         return docstrings.parse(self.fn)
 
     @property
     def description(self) -> str:
+        """The docstring's summary, on one line."""
         return self.doc.summary
 
     @property
     def citation(self) -> str:
+        """The docstring's `References:` section, on one line ('' without one)."""
         return " ".join(self.doc.references.split())
 
     def settings(self) -> list[str]:
@@ -56,6 +59,7 @@ class MethodInfo:
         return list(settings_of(self.fn, METHOD_DATA))
 
     def defaults(self) -> dict:
+        """The default of every setting that has one, by name."""
         return default_params(self.fn, METHOD_DATA)
 
     def check(self, params: dict, label: str | None = None) -> None:

@@ -48,6 +48,7 @@ __all__ = [
 
 
 def available_metrics() -> list[str]:
+    """The names of the registered metrics, sorted: each one is a valid `metric` of `evaluate`."""
     return METRICS.names()
 
 

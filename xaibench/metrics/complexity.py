@@ -11,6 +11,7 @@ from xaibench.perturb import position_scores
 
 
 def absolute_position_scores(attributions: Tensor) -> Tensor:
+    """|attribution| per position (channels summed first), float64 (N, P)."""
     return position_scores(attributions).double().abs()
 
 

@@ -12,6 +12,7 @@ from xaibench.registry import XaibenchError
 
 
 def check_steps(steps: int, regions: int, patch: int) -> None:
+    """Raise `XaibenchError` unless `steps` is an int from 1 to the number of `regions`."""
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= regions:
         unit = "positions" if patch == 1 else f"regions (patches of {patch} positions per side)"
         raise XaibenchError(

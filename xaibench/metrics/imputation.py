@@ -17,6 +17,7 @@ scipy.sparse solve of the reference code's system.
 from __future__ import annotations
 
 import math
+from types import EllipsisType
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ from torch import Tensor
 from xaibench.registry import XaibenchError
 
 DIRECT, DIAGONAL = 1 / 6, 1 / 12
-NEIGHBOUR_WEIGHTS = {
+NEIGHBOUR_WEIGHTS: dict[int, list[tuple[tuple[int, ...], float]]] = {
     1: [((-1,), 0.5), ((1,), 0.5)],
     2: [
         ((dy, dx), DIRECT if dy == 0 or dx == 0 else DIAGONAL)
@@ -55,7 +56,8 @@ def neighbour_sum(values: Tensor) -> Tensor:
     total = torch.zeros_like(values)
     for offset, weight in NEIGHBOUR_WEIGHTS[len(spatial)]:
         window = tuple(slice(1 + o, 1 + o + size) for o, size in zip(offset, spatial, strict=True))
-        total += weight * padded[(..., *window)]
+        index: tuple[EllipsisType | slice, ...] = (..., *window)
+        total += weight * padded[index]
     return total
 
 

@@ -30,6 +30,7 @@ def flat_masks(masks: Tensor | None, inputs: Tensor, metric: str) -> Tensor:
 
 
 def nan_where(scores: Tensor, undefined: Tensor) -> Tensor:
+    """`scores` as float64, NaN where `undefined` (bool (N,)) is True."""
     return scores.double().masked_fill(undefined, float("nan"))
 
 

@@ -65,14 +65,17 @@ class MetricInfo:
 
     @property
     def doc(self) -> docstrings.Doc:
+        """The parsed docstring of `fn`: the metric's text."""
         return docstrings.parse(self.fn)
 
     @property
     def description(self) -> str:
+        """The docstring's summary, on one line."""
         return self.doc.summary
 
     @property
     def citation(self) -> str:
+        """The docstring's `References:` section, on one line ('' without one)."""
         return " ".join(self.doc.references.split())
 
     @property
@@ -87,6 +90,7 @@ class MetricInfo:
         return list(settings_of(self.score_many, METRIC_DATA))
 
     def defaults(self) -> dict:
+        """The default of every setting that has one, by name."""
         return default_params(self.score_many, METRIC_DATA)
 
     def check(self, params: dict, label: str | None = None) -> None:

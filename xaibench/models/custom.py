@@ -4,6 +4,7 @@ object, trained by the zoo or loaded from the user's own `checkpoint` (see zoo.p
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 
 from torch import nn
 
@@ -34,7 +35,7 @@ def custom(
         reason = str(error).strip().splitlines()[0]
         raise XaibenchError(f"model._target_={_target_!r} cannot be imported: {reason}") from None
     try:
-        accepted = inspect.signature(target).parameters
+        accepted: Mapping[str, inspect.Parameter] = inspect.signature(target).parameters
     except (TypeError, ValueError):  # some builtins have no signature
         accepted = {}
     dataset_given = {"input_shape": tuple(input_shape), "num_classes": num_classes}

@@ -11,6 +11,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -209,7 +210,7 @@ def train_model(
         optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch
     )
 
-    best = {"val_accuracy": -1.0, "epoch": 0, "state_dict": None}
+    best: dict[str, Any] = {"val_accuracy": -1.0, "epoch": 0, "state_dict": None}
     # disable=None: a bar only when stderr is a terminal, so CI logs stay clean.
     bar = tqdm(
         range(config.epochs), desc=f"training {label}", disable=None if progress else True,

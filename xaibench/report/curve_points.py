@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -55,16 +56,16 @@ def curve_point_statistics(
     if chosen.empty:
         found = ", ".join(sorted(curves["metric"].unique()))
         raise XaibenchError(f"no curves of metric {metric!r}; metrics with curves: {found}")
-    intervals, tests = [], []
+    intervals, pair_tables = [], []
     for (dataset, model), group in chosen.groupby(GROUP, sort=False):
         for at in points_of(group, x):
             table, pairs = point_statistics(group[group["x"] == at], settings)
-            where = {"dataset": dataset, "model": model, "x": at}
+            where: dict[str, Any] = {"dataset": dataset, "model": model, "x": at}
             intervals.append(table.assign(**where))
-            tests.append(pairs.assign(**where))
+            pair_tables.append(pairs.assign(**where))
     first = [*GROUP, "x", "method"]
     result = pd.concat(intervals, ignore_index=True)
-    tests = pd.concat(tests, ignore_index=True)
+    tests = pd.concat(pair_tables, ignore_index=True)
     ordered = result[first + [c for c in result.columns if c not in first]]
     return ordered, tests[[*GROUP, "x", "method_a", "method_b", "p_holm"]]
 

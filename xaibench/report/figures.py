@@ -6,6 +6,7 @@ no creation date, so a report is byte-for-byte reproducible.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -32,9 +33,7 @@ def save_figure(fig: Figure, stem: Path) -> Path:
         metadata = {"CreationDate": None} if fmt == "pdf" else {}
         atomic_write(
             stem.with_suffix(f".{fmt}"),
-            lambda tmp, fmt=fmt, metadata=metadata: fig.savefig(
-                tmp, format=fmt, dpi=130, metadata=metadata
-            ),
+            functools.partial(fig.savefig, format=fmt, dpi=130, metadata=metadata),
         )
     return stem.with_suffix(".png")
 
@@ -186,7 +185,7 @@ def copy_galleries(group: GroupResult, runs: Runs, folder: Path) -> dict[str, Pa
         source = Path(run_folder) / "plots" / "gallery.png"
         if source.exists():
             target = folder / f"gallery_seed{seed}.png"
-            atomic_write(target, lambda tmp, source=source: shutil.copyfile(source, tmp))
+            atomic_write(target, functools.partial(shutil.copyfile, source))
             paths[f"gallery (seed {seed}, {run_folder})"] = target
     return paths
 

@@ -160,7 +160,7 @@ PROVENANCE_FIELDS = {
     "started": lambda m, f: m.get("started"),
     "errors": lambda m, f: len(m.get("errors", [])),
 }
-VERSIONS_SHOWN = ("python", "xaibench", "torch", "captum", "numpy")
+VERSIONS_SHOWN: tuple[str, ...] = ("python", "xaibench", "torch", "captum", "numpy")
 
 
 def _fmt(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -45,25 +46,48 @@ LEADERBOARD_COLUMNS = [
 
 @dataclass(frozen=True)
 class MetricTests:
+    """The tests behind one metric's leaderboard rows.
+
+    Attributes:
+        friedman_chi2: Friedman's statistic across all methods.
+        friedman_p: Its p-value.
+        pairwise: Methods x methods, Holm-adjusted Wilcoxon p-values.
+        block_ranks: Friedman's mean rank per method.
+        blocks: The complete (model, sample) blocks the tests used.
+    """
+
     friedman_chi2: float
     friedman_p: float
-    pairwise: pd.DataFrame  # methods x methods, Holm-adjusted Wilcoxon p-values
-    block_ranks: pd.Series  # Friedman's mean rank per method
-    blocks: int  # complete (model, sample) blocks the tests used
+    pairwise: pd.DataFrame
+    block_ranks: pd.Series
+    blocks: int
 
 
 @dataclass(frozen=True)
 class GroupResult:
+    """The leaderboard of one dataset x model: its table, its tests and the metrics' agreement.
+
+    Attributes:
+        dataset: The dataset's label.
+        model: The model's label.
+        table: One row per metric and method, with the columns `LEADERBOARD_COLUMNS`.
+        tests: The tests behind the table, by metric.
+        agreement: Metrics x metrics Kendall's tau between their rankings of the methods.
+        models: The model keys (one per model seed).
+        seeds: The model seeds.
+    """
+
     dataset: str
     model: str
-    table: pd.DataFrame  # LEADERBOARD_COLUMNS
-    tests: dict[str, MetricTests]  # by metric
-    agreement: pd.DataFrame  # metrics x metrics Kendall's tau
-    models: list[str] = field(default_factory=list)  # model keys (one per model seed)
+    table: pd.DataFrame
+    tests: dict[str, MetricTests]
+    agreement: pd.DataFrame
+    models: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
 
     @property
     def title(self) -> str:
+        """`dataset / model`, as headings show the group."""
         return f"{self.dataset} / {self.model}"
 
     def localisation_agreement(self) -> pd.DataFrame:
@@ -111,7 +135,7 @@ def build_leaderboard(runs: Runs, settings: ReportSettings | None = None) -> lis
     settings = settings or ReportSettings()
     categories = metric_categories(runs)
     return [
-        group_result(key, scores, categories, settings)
+        group_result(cast(tuple[str, str], key), scores, categories, settings)
         for key, scores in runs.scores.groupby(GROUP, sort=False)
     ]
 
@@ -119,8 +143,10 @@ def build_leaderboard(runs: Runs, settings: ReportSettings | None = None) -> lis
 def group_result(
     key: tuple[str, str], scores: pd.DataFrame, categories: dict[str, str], settings: ReportSettings
 ) -> GroupResult:
+    """The leaderboard of one (dataset, model) `key` from its `scores` (one row per score)."""
     rows, tests = [], {}
-    for metric, part in scores.groupby("metric", sort=False):
+    for value, part in scores.groupby("metric", sort=False):
+        metric = cast(str, value)  # a label; pandas-stubs types group keys as any scalar
         higher = bool(part["higher_is_better"].iloc[0])
         matrix = stats.block_matrix(part)[list(part["method"].unique())]
         table, tests[metric] = metric_rows(matrix, higher, settings)
@@ -199,6 +225,6 @@ def failing_control(group: GroupResult) -> dict[str, list[str]]:
     """Metric -> methods that do not beat the control significantly (empty lists included)."""
     table = group.table[group.table["beats_control"].notna()]
     return {
-        metric: list(part.loc[~part["beats_control"].astype(bool), "method"])
+        cast(str, metric): list(part.loc[~part["beats_control"].astype(bool), "method"])
         for metric, part in table.groupby("metric", sort=False)
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -51,6 +52,13 @@ def _natural_key(path: Path) -> list:
 
 
 def load_runs(paths: list[str | Path]) -> Runs:
+    """Read every run at or below `paths` (run folders or sweep folders) into one `Runs`.
+
+    Labels that several settings share are told apart: a sweep over a method's setting gives
+    `integrated_gradients[steps=16]` and `integrated_gradients[steps=64]`, naming only the
+    settings that differ; so do datasets and metrics. Two runs that score the same method and
+    metric on the same samples of the same model are an error: they would count twice.
+    """
     folders = find_run_folders(paths)
     scores, curves, metas = [], [], {}
     for folder in folders:
@@ -101,8 +109,9 @@ def variant_labels(
     settings that differ inside one value of that column count: a method's `seed`, which
     follows the run seed, differs between trained models but is not a variant.
     """
-    renames = {}
-    for name, rows in table.groupby(label, sort=False):
+    renames: dict[tuple[str, str], str] = {}
+    for key, rows in table.groupby(label, sort=False):
+        name = cast(str, key)  # a label column: strings
         distinct = list(dict.fromkeys(rows[params]))
         scopes = [rows] if within is None else [part for _, part in rows.groupby(within)]
         differing = sorted(

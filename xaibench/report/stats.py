@@ -8,6 +8,7 @@ Pairing methods on blocks is what makes differences between methods testable wit
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -167,7 +168,11 @@ def mean_block_ranks(matrix: pd.DataFrame, higher_is_better: bool) -> pd.Series:
     return oriented(complete_blocks(matrix), higher_is_better).rank(axis=1, ascending=False).mean()
 
 
-def wilcoxon_p(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> float:
+def wilcoxon_p(
+    a: np.ndarray,
+    b: np.ndarray,
+    alternative: Literal["two-sided", "less", "greater"] = "two-sided",
+) -> float:
     """Paired Wilcoxon signed-rank p-value of a - b (scipy); 1 when a and b never differ.
 
     Zero differences are dropped (Wilcoxon's original treatment, scipy's default).

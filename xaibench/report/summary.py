@@ -66,7 +66,8 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     """Methods as rows, metrics as columns: `mean [ci_low, ci_high]`, best in bold."""
     cells = summary.assign(
         cell=[
-            summary_cell(row.mean, row.ci_low, row.ci_high, row.rank, row.n_nan)
+            # pandas-stubs types itertuples fields as any scalar (these are floats and ints)
+            summary_cell(row.mean, row.ci_low, row.ci_high, row.rank, row.n_nan)  # type: ignore[arg-type]
             for row in summary.itertuples()
         ]
     )

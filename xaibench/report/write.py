@@ -28,6 +28,7 @@ from xaibench.report.tables import leaderboard_latex, leaderboard_markdown
 
 
 def slug(text: str) -> str:
+    """`text` as a file name: each run of characters other than A-Z, a-z, 0-9, `_.-` is a `-`."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
 
@@ -59,8 +60,9 @@ def agreement_table(groups: list[GroupResult]) -> pd.DataFrame:
 def agreement_tests_table(runs: Runs, settings: ReportSettings) -> pd.DataFrame:
     """Every group's metric pairs with tau, its test and its bootstrap interval (long table)."""
     categories = metric_categories(runs)
+    # The group keys are names; pandas-stubs types them as any Hashable.
     parts = [
-        agreement_tests(scores, categories, settings).assign(dataset=key[0], model=key[1])
+        agreement_tests(scores, categories, settings).assign(dataset=key[0], model=key[1])  # type: ignore[arg-type]
         for key, scores in runs.scores.groupby(GROUP, sort=False)
     ]
     return pd.concat(parts, ignore_index=True)[AGREEMENT_TEST_COLUMNS]
