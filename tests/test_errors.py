@@ -62,3 +62,18 @@ def test_the_old_spelling_of_a_dataset_setting_names_the_new_one():
     with pytest.raises(xaibench.XaibenchError) as excinfo:
         check_dataset_params("mnist1d", {"normalize": "none"})
     assert "'normalize' is now called 'normalise'" in _one_line(excinfo)
+
+
+def test_a_metric_returning_curves_without_their_x_is_named(monkeypatch, cnn1d, signals):
+    from xaibench.metrics import METRICS, MetricResult, register_metric
+
+    monkeypatch.setattr(METRICS, "_entries", dict(METRICS._entries))
+
+    @register_metric("curve_without_x", category="faithfulness", higher_is_better=True)
+    def curve_without_x(attributions):
+        """A metric that forgets curve_x."""
+        return MetricResult(attributions.flatten(1).sum(1), curves=attributions.flatten(1))
+
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, 0, signals, "curve_without_x")
+    assert "metric 'curve_without_x' returned curve_x shaped NoneType" in _one_line(excinfo)

@@ -61,7 +61,7 @@ def run_tables(
                     per_sample.loc[per_sample.index.repeat(steps)].assign(
                         **labels,
                         step=list(range(steps)) * len(per_sample),
-                        # None only if a metric returns curves without curve_x (unchecked)
+                        # never None with curves: evaluate_many checks (check_result)
                         x=result.curve_x.repeat(len(per_sample)).numpy(),  # type: ignore[union-attr]
                         value=result.curves.reshape(-1).numpy(),
                     )

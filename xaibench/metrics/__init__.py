@@ -34,6 +34,7 @@ from xaibench.metrics.registry import (
     register_metric,
     register_metric_variant,
 )
+from xaibench.registry import XaibenchError
 
 __all__ = [
     "METRICS",
@@ -95,7 +96,27 @@ def evaluate_many(
     results = info.score_many(
         model, inputs.detach(), target, [a.detach() for a in cleaned], **params
     )
+    for result in results:
+        check_result(result, len(inputs), metric)
     return [_nan_where_invalid(r, ok) for r, ok in zip(results, finite, strict=True)]
+
+
+def check_result(result: MetricResult, samples: int, metric: str) -> None:
+    """A metric's result must hold one score per sample and, with curves, their x values."""
+    shapes: list[tuple[str, Tensor | None, tuple[int, ...]]] = [
+        ("scores", result.scores, (samples,))
+    ]
+    if result.curves is not None:
+        points = result.curves.shape[-1]
+        shapes += [("curves", result.curves, (samples, points))]
+        shapes += [("curve_x", result.curve_x, (points,))]
+    for name, value, shape in shapes:
+        if not isinstance(value, Tensor) or tuple(value.shape) != shape:
+            found = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise XaibenchError(
+                f"metric {metric!r} returned {name} shaped {found}; a MetricResult holds scores "
+                f"(N,), and with curves (N, S) also curve_x (S,): expected {shape}"
+            )
 
 
 def _nan_where_invalid(result: MetricResult, finite: Tensor) -> MetricResult:
