@@ -18,7 +18,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Collection, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+from xaibench import docstrings
 
 T = TypeVar("T")
 
@@ -199,3 +201,50 @@ def replace_section(text: str, title: str, content: str) -> str:
         text = "\n".join(lines).rstrip()
     indented = "\n".join(f"    {line}" for line in content.strip().split("\n"))
     return f"{text}\n\n{title}:\n{indented}"
+
+
+class Registered:
+    """What a registered method or metric offers about itself, read from its function.
+
+    Subclasses (frozen dataclasses with `name`, `fn` and `renamed` fields) say what kind of
+    entry they are (`KIND`), which parameters are data rather than settings (`DATA`), and which
+    callable's signature holds the settings (`calling`: `fn` itself, or a metric's wrapper).
+    """
+
+    KIND: ClassVar[str]
+    DATA: ClassVar[tuple[str, ...]]
+    name: str
+    fn: Callable
+    renamed: dict[str, str]
+
+    @property
+    def calling(self) -> Callable:
+        """The callable whose signature lists the entry's settings."""
+        return self.fn
+
+    @property
+    def doc(self) -> docstrings.Doc:
+        """The parsed docstring of `fn`: the entry's text."""
+        return docstrings.parse(self.fn)
+
+    @property
+    def description(self) -> str:
+        """The docstring's summary, on one line."""
+        return self.doc.summary
+
+    @property
+    def citation(self) -> str:
+        """The docstring's `References:` section, on one line ('' without one)."""
+        return " ".join(self.doc.references.split())
+
+    def settings(self) -> list[str]:
+        """The names a user may set (context such as `background` or `masks` excluded)."""
+        return list(settings_of(self.calling, self.DATA))
+
+    def defaults(self) -> dict:
+        """The default of every setting that has one, by name."""
+        return default_params(self.calling, self.DATA)
+
+    def check(self, params: dict, label: str | None = None) -> None:
+        """One clear line for a setting this entry does not take."""
+        check_params(self.calling, params, self.KIND, label or self.name, self.DATA, self.renamed)

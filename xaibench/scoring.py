@@ -82,10 +82,10 @@ def explain_all(
             )
             return {"attributions": maps}
 
-        found = stages.run(
-            f"explain/{label}", compute, model=model, samples=len(samples.index),
-            cache_entry=("attributions", keys.attributions(entry, extra)),
-            failure=Failure("explain", method=label),
+        spec = keys.attributions(entry, extra)
+        found = stages.attempt(
+            f"explain/{label}", compute, Failure("explain", method=label), model=model,
+            samples=len(samples.index), cache_entry=("attributions", spec),
         )  # fmt: skip
         if found is not None:
             attributions[label] = found["attributions"].to(samples.inputs.device)
@@ -110,9 +110,9 @@ def score_all(
         def compute(record: dict, entry: Entry = entry) -> dict[str, MetricResult]:
             return score_metric(model, samples, attributions, entry, methods, keys, stages, record)
 
-        scored = stages.run(
-            f"evaluate/{label}", compute, model=model, samples=len(samples.index),
-            failure=Failure("evaluate", metric=label),
+        scored = stages.attempt(
+            f"evaluate/{label}", compute, Failure("evaluate", metric=label), model=model,
+            samples=len(samples.index),
         )  # fmt: skip
         if scored is not None:
             results[label] = scored

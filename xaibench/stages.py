@@ -3,8 +3,8 @@ the same work was done before, and, for methods and metrics, its failure recorde
 losing the others.
 
     stages = Stages(cache, reuse=True)
-    maps = stages.run("explain/saliency", compute, model=model, samples=100,
-                      cache_entry=("attributions", spec), failure=Failure("explain", "saliency"))
+    maps = stages.attempt("explain/saliency", compute, Failure("explain", "saliency"),
+                          model=model, samples=100, cache_entry=("attributions", spec))
 
 `stages.records` (seconds, forwards, samples, cached per stage) and `stages.errors` go to
 meta.json and the run's summary.
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -58,8 +58,6 @@ class Stages:
         self.records: dict[str, dict] = {}
         self.errors: list[dict] = []
 
-    # Without `failure` a stage returns its result or raises; with one it may return None.
-    @overload
     def run(
         self,
         name: str,
@@ -68,48 +66,33 @@ class Stages:
         model: nn.Module | None = None,
         samples: int | None = None,
         cache_entry: tuple[str, dict] | None = None,
-        failure: None = None,
-    ) -> T: ...
-    @overload
-    def run(
-        self,
-        name: str,
-        compute: Callable[[dict], T],
-        *,
-        model: nn.Module | None = None,
-        samples: int | None = None,
-        cache_entry: tuple[str, dict] | None = None,
-        failure: Failure,
-    ) -> T | None: ...
-    def run(
-        self,
-        name: str,
-        compute: Callable[[dict], T],
-        *,
-        model: nn.Module | None = None,
-        samples: int | None = None,
-        cache_entry: tuple[str, dict] | None = None,
-        failure: Failure | None = None,
-    ) -> T | None:
+    ) -> T:
         """`compute(record)` as stage `name`: timed, with the inputs run through `model`
         counted. With `cache_entry` = (kind, spec) the result (a dict of tensors) is loaded
-        from the cache when `reuse` allows and saved after computing. With `failure`, an
-        exception is recorded there and the stage returns None; without, it propagates.
-        `compute` may set `record["cached"]` itself (a stage of several cache entries)."""
+        from the cache when `reuse` allows and saved after computing. `compute` may set
+        `record["cached"]` itself (a stage of several cache entries)."""
         record = {"seconds": 0.0, "samples": samples, "forwards": 0, "cached": False}
         started = time.perf_counter()
         counting = count_forwards(model) if model is not None else nullcontext()
         counter = None
         try:
-            with failures_recorded(self.errors, failure), counting as counter:
+            with counting as counter:
                 if cache_entry is None:
                     return compute(record)
                 return self.cached(*cache_entry, lambda: compute(record), record)
-            return None
         finally:
             record["seconds"] = round(time.perf_counter() - started, 3)
             record["forwards"] = counter.inputs if counter is not None else 0
             self.records[name] = record
+
+    def attempt(
+        self, name: str, compute: Callable[[dict], T], failure: Failure, **options: Any
+    ) -> T | None:
+        """`run` (with the same `options`), an exception recorded as `failure` and None
+        returned: one failing method or metric must not lose the others."""
+        with self.failures(failure):
+            return self.run(name, compute, **options)
+        return None
 
     def cached(self, kind: str, spec: dict, compute: Callable[[], Any], record: dict) -> Any:
         """The cache entry `spec` of `kind` if reuse allows and it exists, else `compute()`,

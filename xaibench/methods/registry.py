@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from xaibench import docstrings
 from xaibench.registry import (
+    Registered,
     Registry,
     check_choice,
-    check_params,
     context_for,
-    default_params,
-    settings_of,
     variant,
 )
 
@@ -26,7 +23,7 @@ METHOD_DATA = ("model", "inputs", "target")
 
 
 @dataclass(frozen=True)
-class MethodInfo:
+class MethodInfo(Registered):
     """A registered explanation method.
 
     `fn(model, inputs, target, **settings)` returns attributions shaped like `inputs`; `target`
@@ -39,32 +36,8 @@ class MethodInfo:
     family: str
     renamed: dict[str, str] = field(default_factory=dict)  # old setting name -> new name
 
-    @property
-    def doc(self) -> docstrings.Doc:
-        """The parsed docstring of `fn`: the method's text."""
-        return docstrings.parse(self.fn)
-
-    @property
-    def description(self) -> str:
-        """The docstring's summary, on one line."""
-        return self.doc.summary
-
-    @property
-    def citation(self) -> str:
-        """The docstring's `References:` section, on one line ('' without one)."""
-        return " ".join(self.doc.references.split())
-
-    def settings(self) -> list[str]:
-        """The names a user may set (context such as `background` excluded)."""
-        return list(settings_of(self.fn, METHOD_DATA))
-
-    def defaults(self) -> dict:
-        """The default of every setting that has one, by name."""
-        return default_params(self.fn, METHOD_DATA)
-
-    def check(self, params: dict, label: str | None = None) -> None:
-        """One clear line for a setting this method does not take."""
-        check_params(self.fn, params, "method", label or self.name, METHOD_DATA, self.renamed)
+    KIND: ClassVar[str] = "method"
+    DATA: ClassVar[tuple[str, ...]] = METHOD_DATA
 
 
 METHODS: Registry[MethodInfo] = Registry("method")

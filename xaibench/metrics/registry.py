@@ -12,18 +12,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor
 
-from xaibench import docstrings
 from xaibench.metrics.reexplain import REEXPLAIN_PARAM, REEXPLAIN_SETTINGS, method_explainer
 from xaibench.registry import (
+    Registered,
     Registry,
     check_choice,
-    check_params,
-    default_params,
-    settings_of,
     variant,
 )
 
@@ -43,7 +40,7 @@ class MetricResult:
 
 
 @dataclass(frozen=True)
-class MetricInfo:
+class MetricInfo(Registered):
     """A registered metric.
 
     `fn` is the function as written and documented (its docstring is the metric's text);
@@ -63,20 +60,13 @@ class MetricInfo:
     score_many: Callable[..., list[MetricResult]]
     renamed: dict[str, str] = field(default_factory=dict)  # old setting name -> new name
 
-    @property
-    def doc(self) -> docstrings.Doc:
-        """The parsed docstring of `fn`: the metric's text."""
-        return docstrings.parse(self.fn)
+    KIND: ClassVar[str] = "metric"
+    DATA: ClassVar[tuple[str, ...]] = METRIC_DATA
 
     @property
-    def description(self) -> str:
-        """The docstring's summary, on one line."""
-        return self.doc.summary
-
-    @property
-    def citation(self) -> str:
-        """The docstring's `References:` section, on one line ('' without one)."""
-        return " ".join(self.doc.references.split())
+    def calling(self) -> Callable:
+        """`score_many`, whose signature holds the re-explaining block too."""
+        return self.score_many
 
     @property
     def reexplains(self) -> bool:
@@ -84,20 +74,6 @@ class MetricInfo:
         `method=<registered name of the method that made the maps>` and `method_params`,
         so a run must score each method's maps with that method's own name and settings."""
         return REEXPLAIN_PARAM in inspect.signature(self.fn).parameters
-
-    def settings(self) -> list[str]:
-        """The names a user may set (context such as `masks` excluded)."""
-        return list(settings_of(self.score_many, METRIC_DATA))
-
-    def defaults(self) -> dict:
-        """The default of every setting that has one, by name."""
-        return default_params(self.score_many, METRIC_DATA)
-
-    def check(self, params: dict, label: str | None = None) -> None:
-        """One clear line for a setting this metric does not take."""
-        check_params(
-            self.score_many, params, "metric", label or self.name, METRIC_DATA, self.renamed
-        )
 
     def curve_labels(self, params: dict) -> tuple[str, str]:
         """The (x, y) axis labels of the curves for a run with these settings, the metric's
