@@ -20,7 +20,7 @@ from xaibench.data import load_dataset
 from xaibench.models import TrainedModel, get_model
 from xaibench.provenance import cpu_threads, device_info, git_state, versions
 from xaibench.registry import XaibenchError
-from xaibench.report.run_summary import summary_text, weak_model_warning
+from xaibench.report.run_summary import failed_what, summary_text, weak_model_warning
 from xaibench.report.summary import summary_and_control
 from xaibench.result import RunResult
 from xaibench.run_tables import as_json, run_tables
@@ -28,7 +28,7 @@ from xaibench.runfolder import completed_run, relative, write_run
 from xaibench.samples import Samples, explained_subset, run_context, select_samples
 from xaibench.scoring import CacheKeys, explain_all, score_all
 from xaibench.settings import CONF_DIR, Settings, read_settings
-from xaibench.stages import Stages, failed_what
+from xaibench.stages import Stages
 
 __all__ = ["CONF_DIR", "RunResult", "main", "run"]
 

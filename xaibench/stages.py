@@ -44,11 +44,6 @@ class Failure:
         }
 
 
-def failed_what(error: dict) -> str:
-    """What a recorded failure concerns: a method, a metric, or a metric on one method's maps."""
-    return " on ".join(error[key] for key in ("metric", "method") if error[key])
-
-
 class Stages:
     """Runs stages and keeps their records and failures (see the module docstring)."""
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pandas as pd
 
 from xaibench.report.summary import control_sentence, summary_markdown
-from xaibench.stages import failed_what
+
+
+def failed_what(error: dict) -> str:
+    """What a recorded failure (meta.json's `errors`) concerns: a method, a metric, or a metric
+    on one method's maps."""
+    return " on ".join(error[key] for key in ("metric", "method") if error[key])
 
 
 def weak_model_warning(accuracy: float, floor: float) -> str:
