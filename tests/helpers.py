@@ -1,18 +1,113 @@
-"""Synthetic run folders for the report tests: scores with known means, in the documented schema.
+"""What the tests share: tiny hand-set models, the config and command-line runners, and
+synthetic run folders for the report tests. Fixtures are in conftest.py; the slow
+paper-following reference implementations in references.py.
 
-Each model seed adds a random offset per method (between-model variation) and each sample a
-shared difficulty (what pairing removes) plus independent noise.
+Test modules import from here (and from tests.references), never from each other.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from hydra import compose, initialize_config_dir
+from torch import nn
 
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
+from xaibench.settings import CONF_DIR
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+
+
+# --- tiny models ------------------------------------------------------------------------------
+
+
+class LinearSignalModel(nn.Module):
+    """Bias-free linear model on flattened signals: logits = W x, with W set by hand."""
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+        with torch.no_grad():
+            self.linear.weight.copy_(weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.flatten(x))
+
+
+def tiny_cnn1d(channels: int = 2, length: int = 16, classes: int = 3, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv1d(channels, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv1d(4, 5, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool1d(2),
+        nn.Flatten(),
+        nn.Linear(5 * (length // 2), classes),
+    ).eval()
+
+
+def tiny_cnn2d(channels: int = 3, size: int = 8, classes: int = 3, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(channels, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, classes),
+    ).eval()
+
+
+class TinyNet(nn.Module):
+    """A user's own model, importable as tests.helpers.TinyNet (`model=custom`)."""
+
+    def __init__(self, num_classes: int, input_shape: tuple[int, int], hidden: int = 8):
+        super().__init__()
+        channels, length = input_shape
+        self.conv = nn.Conv1d(channels, hidden, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(hidden * length, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.relu(self.conv(x)))
+
+
+def target_logit(model, x, target):
+    """Each sample's logit of its own target class."""
+    return model(x).gather(1, target[:, None]).squeeze(1)
+
+
+# --- configs and the command line -------------------------------------------------------------
+
+
+def compose_config(*overrides: str):
+    """The run config with Hydra overrides, composed in this process."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def xaibench_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    """`python -m xaibench ARGS cache_dir=CACHE` in a subprocess, from the repository."""
+    return subprocess.run(
+        [sys.executable, "-m", "xaibench", *args, f"cache_dir={cache}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+
+
+# --- synthetic run folders for the report tests ------------------------------------------------
+#
+# Scores with known means, in the documented schema. Each model seed adds a random offset per
+# method (between-model variation) and each sample a shared difficulty (what pairing removes)
+# plus independent noise.
 
 DIRECTIONS = {"deletion": False, "insertion": True}
 

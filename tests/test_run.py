@@ -1,41 +1,12 @@
-"""Long checks (about a minute each): `make test-slow` or `pytest -m slow`."""
+"""Slow (`pytest -m slow`): the main experiment, as shipped, run in this process."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
-from xaibench.cache import Cache
-from xaibench.data import load_dataset
-from xaibench.models import ModelSpec, get_model
-
-from .test_configs import compose_config
+from tests.helpers import compose_config
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_mnist1d_cnn_reaches_93_percent(seed, tmp_path):
-    """The MNIST-1D paper reports about 94% for its CNN; ours must reach at least 93%."""
-    cache = Cache(tmp_path)
-    data, spec, _ = load_dataset("mnist1d", {}, cache)
-    trained = get_model(
-        ModelSpec("mnist1d_cnn", seed=seed), data, spec, cache, torch.device("cpu"), progress=False
-    )
-    assert trained.test_accuracy >= 0.93
-
-
-def test_training_is_deterministic_on_the_cpu(tmp_path):
-    data, spec, _ = load_dataset("mnist1d", {"num_samples": 1000}, Cache(tmp_path / "d"))
-    weights = []
-    for folder in ("a", "b"):
-        trained = get_model(
-            ModelSpec("mnist1d_cnn", train={"epochs": 3}), data, spec, Cache(tmp_path / folder),
-            torch.device("cpu"), progress=False,
-        )  # fmt: skip
-        weights.append(trained.model.state_dict())
-    for name, tensor in weights[0].items():
-        assert torch.equal(tensor, weights[1][name]), name
 
 
 def test_the_main_experiment_ranks_every_method_above_the_random_control(tmp_path):
