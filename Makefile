@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow docs lint format bench clean
+.PHONY: setup demo test test-quick test-slow docs lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# The quick loop: the fast suite without the command-line (subprocess) tests of tests/e2e.
+test-quick: $(STAMP)
+	$(BIN)/pytest -m "not e2e"
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow

@@ -3,8 +3,8 @@
     XAIBENCH_CACHE=... python scripts/equivalence_gap.py [--seeds 0 1 2] [--out FILE.csv]
 
 Ancona et al. 2018 prove the three coincide on ReLU networks with a zero baseline (DeepLIFT
-only without biases); tests/test_ancona_equivalence.py checks that on small nets. This measures
-the gap on the `sensitivity_n` study's model and maps: it runs the study's config for each
+only without biases); tests/methods/test_ancona_equivalence.py checks that on small nets. This
+measures the gap on the `sensitivity_n` study's model and maps: it runs the study's config for each
 model seed (served from the cache after the study ran) and prints, per pair, the per-sample
 relative difference max|a - b| / max|b| (xaibench.metrics.similarity.relative_difference):
 median, 95th percentile and max over the explained samples.

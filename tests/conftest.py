@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny models with hand-set or seeded weights, small inputs."""
+"""Shared fixtures (tiny models with hand-set or seeded weights, small inputs) and the rule that
+keeps `slow` tests out of any run that does not ask for them."""
 
 from __future__ import annotations
 
@@ -6,45 +7,21 @@ import pytest
 import torch
 from torch import nn
 
-
-class LinearSignalModel(nn.Module):
-    """Bias-free linear model on flattened signals: logits = W x, with W set by hand."""
-
-    def __init__(self, weight: torch.Tensor):
-        super().__init__()
-        self.flatten = nn.Flatten()
-        self.linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
-        with torch.no_grad():
-            self.linear.weight.copy_(weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.flatten(x))
+from tests.helpers import LinearSignalModel, tiny_cnn1d, tiny_cnn2d
 
 
-def tiny_cnn1d(channels: int = 2, length: int = 16, classes: int = 3, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv1d(channels, 4, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv1d(4, 5, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool1d(2),
-        nn.Flatten(),
-        nn.Linear(5 * (length // 2), classes),
-    ).eval()
-
-
-def tiny_cnn2d(channels: int = 3, size: int = 8, classes: int = 3, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(channels, 4, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(4, 4, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(2),
-        nn.Flatten(),
-        nn.Linear(16, classes),
-    ).eval()
+def pytest_collection_modifyitems(config, items):
+    """pyproject's `-m 'not slow'` leaves out the slow tests by default, but any `-m` on the
+    command line replaces it: `pytest -m "not e2e"` (the quick loop) would run them. So a
+    marker expression that does not mention `slow` leaves them out too; `-m slow`,
+    `-m "slow and e2e"` or `-m ""` (everything) choose them explicitly."""
+    expression = config.option.markexpr
+    if not expression or "slow" in expression:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 @pytest.fixture

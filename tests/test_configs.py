@@ -8,6 +8,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
+from tests.helpers import compose_config
 from xaibench.configs import expected_configs
 from xaibench.data import DATASETS
 from xaibench.methods import METHODS
@@ -19,11 +20,6 @@ from xaibench.settings import CONF_DIR, read_settings
 
 CONF = Path(CONF_DIR)
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
-
-
-def compose_config(*overrides: str):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 def options(group: str) -> list[str]:

@@ -7,15 +7,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.helpers import ROOT
 from xaibench.methods import METHODS, MethodInfo
 from xaibench.metrics import METRICS
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 README_LIMIT = 15 * 1024
 

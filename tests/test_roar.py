@@ -7,23 +7,16 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 import xaibench.roar as roar
+from tests.helpers import LinearSignalModel, compose_config
 from xaibench.data import Dataset
 from xaibench.models.zoo import TrainedModel
 from xaibench.registry import XaibenchError
 from xaibench.report import ReportSettings, build_leaderboard, load_runs
-from xaibench.settings import CONF_DIR, read_settings
-
-from .conftest import LinearSignalModel
+from xaibench.settings import read_settings
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-def compose_config(*overrides: str):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose("config", list(overrides))
 
 
 def settings_for(*overrides: str):

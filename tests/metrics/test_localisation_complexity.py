@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import xaibench
+from tests.references import auc_by_pairs, entropy_reference, gini_reference
 
 # One channel, 6 positions; the mask covers positions 1 and 2.
 MAP = torch.tensor([[[0.5, 3.0, -1.0, 2.0, 0.0, 1.0]]])
@@ -55,13 +56,6 @@ def test_ties_count_half_in_the_auc_and_go_to_the_lower_index_elsewhere(model):
     assert score(model, "relevance_rank", flat).item() == 0.5
 
 
-def auc_by_pairs(scores, mask):
-    """The probability that a mask position outscores a background one, ties one half."""
-    inside, outside = scores[mask], scores[~mask]
-    wins = sum(float(a > b) + 0.5 * float(a == b) for a in inside for b in outside)
-    return wins / (len(inside) * len(outside))
-
-
 def test_localisation_auc_matches_pairwise_counting_on_images(model):
     generator = torch.Generator().manual_seed(0)
     maps = torch.randn(5, 3, 6, 7, generator=generator).round()  # rounding makes ties
@@ -98,18 +92,6 @@ def test_localisation_with_misshapen_masks_names_both_shapes(masks, model):
 
 
 # --- complexity --------------------------------------------------------------------------
-
-
-def gini_reference(values):
-    """Chalasani et al. 2020 / Hurley & Rickard: sum_i (2i - n - 1) a_(i) / (n sum a)."""
-    ordered = sorted(abs(v) for v in values)
-    n = len(ordered)
-    return sum((2 * i - n - 1) * a for i, a in enumerate(ordered, 1)) / (n * sum(ordered))
-
-
-def entropy_reference(values):
-    total = sum(abs(v) for v in values)
-    return -sum(abs(v) / total * math.log(abs(v) / total) for v in values if v != 0)
 
 
 def test_sparseness_and_complexity_extremes(model):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.helpers import TinyNet, compose_config
 from xaibench.cache import Cache
 from xaibench.data import Dataset
 from xaibench.models import MODELS, ModelSpec, get_model
@@ -13,20 +14,6 @@ from xaibench.registry import XaibenchError
 
 CPU = torch.device("cpu")
 QUICK = {"epochs": 8, "batch_size": 16, "patience": 8}
-
-
-class TinyNet(nn.Module):
-    """A user's own model, importable as tests.test_models_zoo.TinyNet."""
-
-    def __init__(self, num_classes: int, input_shape: tuple[int, int], hidden: int = 8):
-        super().__init__()
-        channels, length = input_shape
-        self.conv = nn.Conv1d(channels, hidden, 3, padding=1)
-        self.relu = nn.ReLU()
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(hidden * length, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.relu(self.conv(x)))
 
 
 def separable_signals(n: int = 96) -> Dataset:
@@ -110,7 +97,7 @@ def test_a_model_trained_with_another_thread_count_is_another_cache_entry(tmp_pa
     assert single.key != double.key == double_again.key
 
 
-TARGET = {"_target_": "tests.test_models_zoo.TinyNet", "hidden": 6}
+TARGET = {"_target_": "tests.helpers.TinyNet", "hidden": 6}
 
 
 def test_a_custom_module_trains_and_then_loads_from_its_checkpoint(tmp_path):
@@ -164,7 +151,7 @@ def test_checkpoint_problems_are_one_line(case, message, tmp_path):
         ({}, "model custom needs model._target_=<import path"),
         ({"_target_": "tests.nosuch.Net"}, "model._target_='tests.nosuch.Net' cannot be imported"),
         ({"_target_": "collections.OrderedDict"}, "gave a OrderedDict, not a torch nn.Module"),
-        ({"_target_": "tests.test_models_zoo.TinyNet", "num_classes": 3},
+        ({"_target_": "tests.helpers.TinyNet", "num_classes": 3},
          "maps an input of shape (1, 12) to outputs of shape (3,), but dataset bumps needs (2,)"),
     ],
 )  # fmt: skip
@@ -181,13 +168,11 @@ def test_a_run_explains_the_users_own_model_and_checkpoint(tmp_path):
     from xaibench.models import accuracy
     from xaibench.run import run
 
-    from .test_configs import compose_config
-
     mine = TinyNet(10, (1, 40), hidden=4)
     torch.save(mine.state_dict(), tmp_path / "mine.pt")
     result = run(compose_config(
         "debug=fast", f"cache_dir={tmp_path}", "method=[saliency]", "metric=[deletion]",
-        "model=custom", "model._target_=tests.test_models_zoo.TinyNet", "+model.hidden=4",
+        "model=custom", "model._target_=tests.helpers.TinyNet", "+model.hidden=4",
         f"model.checkpoint={tmp_path / 'mine.pt'}",
     ))  # fmt: skip
     assert result.meta["errors"] == []

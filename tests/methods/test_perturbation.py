@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 
 import xaibench
+from tests.references import occlusion_reference, rise_saliency_reference
 from xaibench.methods.perturbation import rise_masks
 from xaibench.registry import XaibenchError
-
-
-def target_score(model, x, t, output):
-    logits = model(x)
-    if output == "probability":
-        logits = logits.softmax(dim=1)
-    return logits[:, t]
-
-
-@torch.no_grad()
-def occlusion_reference(model, x, target, window, stride, output):
-    """Zeiler & Fergus 2014 with captum's convention: each window (all channels) is set to zero
-    in turn; a position's attribution is the mean output drop over the windows covering it."""
-    attributions = []
-    for i in range(len(x)):
-        base = target_score(model, x[i][None], target[i], output)
-        total = torch.zeros(x.shape[2:])
-        count = torch.zeros(x.shape[2:])
-        sizes = zip(x.shape[2:], window, stride, strict=True)
-        starts = [range(0, size - w + 1, s) for size, w, s in sizes]
-        for start in itertools.product(*starts):
-            region = tuple(slice(s, s + w) for s, w in zip(start, window, strict=True))
-            occluded = x[i].clone()
-            occluded[(slice(None), *region)] = 0
-            drop = base - target_score(model, occluded[None], target[i], output)
-            total[region] += drop
-            count[region] += 1
-        attributions.append((total / count).expand(x.shape[1:]))
-    return torch.stack(attributions)
 
 
 @pytest.mark.parametrize("output", ["logit", "probability"])
@@ -71,18 +41,6 @@ def test_occlusion_window_must_fit_the_input_dimensions(cnn2d, images):
         xaibench.explain(cnn2d, images, 0, "occlusion", window=[2])
 
 
-@torch.no_grad()
-def rise_reference(model, x, target, masks, p, output):
-    """Petsiuk et al. 2018, the saliency as a Monte Carlo sum, one masked input at a time:
-    S = 1 / (N p) * sum_m f(x * M_m) M_m."""
-    maps = torch.zeros(len(x), *x.shape[2:])
-    for i in range(len(x)):
-        for mask in masks:
-            score = target_score(model, (x[i] * mask)[None], target[i], output)
-            maps[i] += score[0] * mask
-    return (maps / (len(masks) * p))[:, None].expand_as(x)
-
-
 @pytest.mark.parametrize("output", ["probability", "logit"])
 @pytest.mark.parametrize(
     ("model_fixture", "x_fixture"), [("cnn1d", "signals"), ("cnn2d", "images")]
@@ -93,7 +51,7 @@ def test_rise_matches_the_per_mask_reference(model_fixture, x_fixture, output, r
     settings = {"num_masks": 40, "cell": 3, "p": 0.4, "seed": 2}
     masks = rise_masks(tuple(x.shape[2:]), settings["num_masks"], settings["cell"],
                        settings["p"], settings["seed"], x)  # fmt: skip
-    expected = rise_reference(model, x, target, masks, settings["p"], output)
+    expected = rise_saliency_reference(model, x, target, masks, settings["p"], output)
     attr = xaibench.explain(model, x, target, "rise", **settings, output=output, batch_size=50)
     torch.testing.assert_close(attr, expected, rtol=1e-4, atol=1e-6)
 

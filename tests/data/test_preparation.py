@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.helpers import compose_config
 from xaibench.cache import Cache
 from xaibench.data import DATASETS, Dataset, Preparation, load_dataset, register_dataset
 from xaibench.data.preparation import prepare
 from xaibench.registry import XaibenchError
-
-from .test_configs import compose_config
 
 
 def toy(masks: bool = True) -> Dataset:

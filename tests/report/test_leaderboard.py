@@ -1,17 +1,16 @@
-"""Reading runs and sweeps, the leaderboard over model seeds, its tables and the CLI."""
+"""Reading runs and sweeps, the leaderboard over model seeds and its tables. The command line's
+errors are tested in tests/e2e/test_report_cli.py."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.report_synthetic import (
+from tests.helpers import (
     MEANS,
     synthetic_scores,
     write_synthetic_run,
@@ -24,7 +23,6 @@ from xaibench.report.settings import ReportSettings
 from xaibench.report.summary import control_failures, control_sentence, summarize
 from xaibench.report.tables import leaderboard_latex, leaderboard_markdown
 
-ROOT = Path(__file__).resolve().parent.parent
 FAST = ReportSettings(resamples=300)
 
 
@@ -130,23 +128,6 @@ def test_markdown_and_latex_tables(sweep):
     assert r"\textbf{" in tex and r"\textsuperscript{\dag}" in tex
     assert r"deletion $\downarrow$" in tex and r"mnist1d / cnn" in tex
     assert "95\\%" in tex and "_" not in tex.replace(r"\_", "")
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["nowhere"], "nowhere is not a folder"),
-        (["tests"], "no runs found under tests"),
-        (["tests", "conf"], "several PATHs: choose the report folder with --out DIR"),
-    ],
-)
-def test_bad_input_is_one_line(args, message):
-    done = subprocess.run(
-        [sys.executable, "-m", "xaibench.report", *args], capture_output=True, text=True,
-        cwd=ROOT, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and message in done.stderr, done.stderr
 
 
 def test_one_model_intervals_are_the_run_summary_intervals(tmp_path):

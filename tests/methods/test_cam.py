@@ -3,20 +3,17 @@ non-negativity, and clear errors where a CAM cannot apply."""
 
 from __future__ import annotations
 
-import itertools
 import math
 
-import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from captum.attr import GuidedGradCam
 from torch import nn
 
 import xaibench
+from tests.helpers import tiny_cnn1d, tiny_cnn2d
+from tests.references import cam_reference, gradcam_reference, scorecam_reference
 from xaibench.registry import XaibenchError
-
-from .conftest import tiny_cnn1d, tiny_cnn2d
 
 CAMS = ["gradcam", "gradcam_pp", "xgradcam", "layercam", "scorecam", "eigencam"]
 
@@ -102,87 +99,24 @@ def test_guided_gradcam_is_the_gradient_times_gradcam_on_a_relu_free_model():
     torch.testing.assert_close(attr, expected, rtol=1e-5, atol=1e-6)
 
 
+# --- Grad-CAM against the paper ------------------------------------------------------------------
+
+
+def test_gradcam_follows_the_paper_on_the_last_convolution(cnn1d, signals):
+    target = torch.tensor([0, 1, 2, 2, 1, 0])
+    expected = gradcam_reference(cnn1d, cnn1d[2], signals, target)
+    attr = xaibench.explain(cnn1d, signals, target, "gradcam")
+    torch.testing.assert_close(attr, expected.expand_as(signals), rtol=1e-5, atol=1e-6)
+    assert (attr >= 0).all()
+
+
+def test_gradcam_layer_option_selects_a_module_by_path(cnn1d, signals):
+    after_relu = xaibench.explain(cnn1d, signals, 0, "gradcam", layer="3")
+    expected = gradcam_reference(cnn1d, cnn1d[3], signals, torch.zeros(6, dtype=torch.long))
+    torch.testing.assert_close(after_relu, expected.expand_as(signals), rtol=1e-5, atol=1e-6)
+
+
 # --- Slow references on random CNNs, one sample, channel and position at a time -------------------
-
-
-def split_at(model: nn.Sequential, k: int, x_i, t_i):
-    """Activations A (K, ...) of layer k and the gradient of the target logit with respect to
-    them, by running the two halves of the Sequential model separately."""
-    a = model[: k + 1](x_i[None]).detach().requires_grad_(True)
-    (g,) = torch.autograd.grad(model[k + 1 :](a)[0, t_i], a)
-    return a[0].detach(), g[0]
-
-
-def resize(cam, x):
-    mode = "linear" if x.dim() == 3 else "bilinear"
-    return F.interpolate(cam[None, None], size=x.shape[2:], mode=mode, align_corners=False)[0]
-
-
-def gradient_cam_reference(method, model, k, x, target):
-    maps = []
-    for i in range(len(x)):
-        a, g = split_at(model, k, x[i], target[i])
-        cam = torch.zeros(a.shape[1:])
-        for c in range(a.shape[0]):
-            total = a[c].sum()
-            weight = 0.0
-            for pos in itertools.product(*map(range, a.shape[1:])):
-                if method == "gradcam_pp" and g[c][pos] > 0:
-                    # Chattopadhay et al. 2018: alpha (closed form) times ReLU(G)
-                    gp = g[c][pos]
-                    weight += gp**2 / (2 * gp**2 + total * gp**3) * gp
-                elif method == "xgradcam" and total != 0:
-                    weight += a[c][pos] / total * g[c][pos]  # Fu et al. 2020
-                elif method == "layercam":
-                    cam[pos] += max(g[c][pos], 0) * a[c][pos]  # Jiang et al. 2021
-            if method != "layercam":
-                cam += weight * a[c]
-        maps.append(resize(F.relu(cam), x).expand(x.shape[1:]))
-    return torch.stack(maps)
-
-
-def scorecam_reference(model, k, x, target, weighting):
-    """Wang et al. 2020, Algorithm 1, one masked input per forward pass."""
-    maps = []
-    with torch.no_grad():
-        for i in range(len(x)):
-            a = model[: k + 1](x[i][None])[0]
-            scores = []
-            for c in range(a.shape[0]):
-                up = resize(a[c], x)[0]
-                mask = (up - up.min()) / (up.max() - up.min()) if up.max() > up.min() else up * 0
-                logits = model(x[i][None] * mask)[0]
-                if weighting == "probability":
-                    logits = logits.softmax(0)
-                scores.append(logits[target[i]])
-            scores = torch.stack(scores)
-            w = scores.softmax(0) if weighting == "channel_softmax" else scores
-            cam = F.relu(sum(w[c] * a[c] for c in range(a.shape[0])))
-            maps.append(resize(cam, x).expand(x.shape[1:]))
-    return torch.stack(maps)
-
-
-def eigencam_reference(model, k, x):
-    """Muhammad & Yeasin 2020: project the (positions x channels) activations on their first
-    right singular vector (numpy's SVD), sign chosen so the projection sums to >= 0."""
-    maps = []
-    with torch.no_grad():
-        for i in range(len(x)):
-            a = model[: k + 1](x[i][None])[0].double().numpy()
-            matrix = a.reshape(a.shape[0], -1).T
-            projection = matrix @ np.linalg.svd(matrix)[2][0]
-            projection = -projection if projection.sum() < 0 else projection
-            cam = torch.from_numpy(np.maximum(projection, 0)).float().view(a.shape[1:])
-            maps.append(resize(cam, x).expand(x.shape[1:]))
-    return torch.stack(maps)
-
-
-def reference(method, model, k, x, target, **params):
-    if method == "scorecam":
-        return scorecam_reference(model, k, x, target, params.get("weighting", "channel_softmax"))
-    if method == "eigencam":
-        return eigencam_reference(model, k, x)
-    return gradient_cam_reference(method, model, k, x, target)
 
 
 CASES = [
@@ -199,7 +133,7 @@ def test_cams_match_slow_paper_references(method, build, shape, k):
     model = build()
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(k))
     target = torch.arange(len(x)) % 3
-    expected = reference(method, model, k, x, target)
+    expected = cam_reference(method, model, k, x, target)
     attr = xaibench.explain(model, x, target, method, layer=str(k))
     torch.testing.assert_close(attr, expected, rtol=1e-4, atol=1e-6)
 

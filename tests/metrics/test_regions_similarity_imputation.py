@@ -1,15 +1,14 @@
 """What the metrics share: regions, similarity measures and ROAD's imputation, each against
-scipy or a loop that follows the paper."""
+scipy or a loop that follows the paper (tests/references.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse
-import scipy.sparse.linalg
 import torch
 from scipy import stats
 
+from tests.references import road_reference_impute, ssim_reference
 from xaibench.metrics.imputation import impute, noisy_linear_imputation
 from xaibench.metrics.similarity import average_ranks, pearson, spearman, ssim
 from xaibench.perturb import region_ids, region_ranks, target_output
@@ -64,28 +63,6 @@ def test_spearman_of_a_constant_row_is_nan():
     assert torch.isnan(spearman(torch.ones(1, 5), torch.arange(5.0)[None])).all()
 
 
-def ssim_reference(a: np.ndarray, b: np.ndarray, window: int = 11, sigma: float = 1.5) -> float:
-    """Wang, Bovik, Sheikh, Simoncelli 2004, Eqs. 13-16: local Gaussian-weighted statistics
-    at every full window position, SSIM index per position, then the mean (MSSIM)."""
-    c1, c2 = 0.01**2, 0.03**2
-    half = (window - 1) // 2
-    g = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
-    w = np.multiply.outer(g, g) if a.ndim == 2 else g
-    w = w / w.sum()
-    indices = []
-    for start in np.ndindex(*[s - window + 1 for s in a.shape]):
-        box = tuple(slice(s, s + window) for s in start)
-        pa, pb = a[box], b[box]
-        mu_a, mu_b = (w * pa).sum(), (w * pb).sum()
-        var_a, var_b = (w * (pa - mu_a) ** 2).sum(), (w * (pb - mu_b) ** 2).sum()
-        cov = (w * (pa - mu_a) * (pb - mu_b)).sum()
-        indices.append(
-            ((2 * mu_a * mu_b + c1) * (2 * cov + c2))
-            / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-        )
-    return float(np.mean(indices))
-
-
 @pytest.mark.parametrize("shape", [(3, 40), (2, 16, 13)])
 def test_ssim_matches_wang_et_al_loop(shape):
     a = torch.rand(shape, generator=GEN, dtype=torch.float64)
@@ -97,40 +74,6 @@ def test_ssim_matches_wang_et_al_loop(shape):
 
 
 # --- ROAD's noisy linear imputation ---------------------------------------------------------
-
-OFFSETS = {
-    1: [((-1,), 1 / 2), ((1,), 1 / 2)],
-    2: [((dy, dx), 1 / 6 if dy == 0 or dx == 0 else 1 / 12)
-        for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)],
-}  # fmt: skip
-
-
-def road_reference_impute(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
-    """ROAD's reference NoisyLinearImputer without noise: one sparse equation per removed
-    position, -s_i v_i + sum_{removed j} w_j v_j = -sum_{kept j} w_j x_j, s_i the weight of
-    the in-bounds neighbours, solved per channel with scipy.sparse."""
-    spatial = removed.shape
-    unknown = [tuple(p) for p in np.argwhere(removed)]
-    column = {p: k for k, p in enumerate(unknown)}
-    matrix = scipy.sparse.lil_matrix((len(unknown), len(unknown)))
-    rhs = np.zeros((len(unknown), image.shape[0]))
-    for k, p in enumerate(unknown):
-        total = 0.0
-        for offset, weight in OFFSETS[len(spatial)]:
-            q = tuple(np.add(p, offset))
-            if not all(0 <= c < s for c, s in zip(q, spatial, strict=True)):
-                continue
-            total += weight
-            if removed[q]:
-                matrix[k, column[q]] = weight
-            else:
-                rhs[k] -= weight * image[(slice(None), *q)]
-        matrix[k, k] = -total
-    solved = scipy.sparse.linalg.spsolve(matrix.tocsc(), rhs).reshape(len(unknown), -1)
-    filled = image.copy()
-    for k, p in enumerate(unknown):
-        filled[(slice(None), *p)] = solved[k]
-    return filled
 
 
 # Dense solve (up to 64 positions) and conjugate gradient (above), signals and images.

@@ -1,6 +1,6 @@
 """AOPC, faithfulness correlation, infidelity, monotonicity and ROAD: slow references that
-follow each paper one sample at a time, closed forms on a hand-set linear model, and
-agreement with captum where captum has the metric."""
+follow each paper one sample at a time (tests/references.py), closed forms on a hand-set linear
+model, and agreement with captum where captum has the metric."""
 
 from __future__ import annotations
 
@@ -8,49 +8,20 @@ import numpy as np
 import pytest
 import torch
 from captum.metrics import infidelity as captum_infidelity
-from scipy import stats
 
 import xaibench
-from tests.test_metric_helpers import road_reference_impute
+from tests.references import (
+    aopc_reference,
+    faithfulness_correlation_reference,
+    monotonicity_reference,
+    road_reference,
+    square_infidelity_reference,
+)
 from xaibench.metrics.correlation import random_subsets
 from xaibench.metrics.infidelity import square_masks
-from xaibench.perturb import make_baseline, region_ids
-
-
-def output_of(model, x, target, output):
-    with torch.no_grad():
-        logits = model(x[None])[0].double()
-    if output == "probability":
-        return torch.softmax(logits, 0)[target].item()
-    if output == "correct":
-        return float(logits.argmax().item() == target)
-    return logits[target].item()
-
-
-def region_order(attribution, patch, most_relevant_first):
-    """Regions sorted by summed attribution (stable: ties keep the lower index first)."""
-    ids, count = region_ids(tuple(attribution.shape[1:]), patch, torch.device("cpu"))
-    sums = np.zeros(count)
-    np.add.at(sums, ids.numpy(), attribution.sum(0).flatten().double().numpy())
-    order = np.argsort(-sums if most_relevant_first else sums, kind="stable")
-    return order, ids.numpy()
-
+from xaibench.perturb import make_baseline
 
 # --- AOPC -----------------------------------------------------------------------------------
-
-
-def aopc_reference(model, x, target, attribution, most_relevant_first, steps, patch, substrate):
-    """Samek et al. 2017: x^(0) = x; x^(k) = x^(k-1) with region r_k replaced by the
-    substrate; AOPC = 1/(L+1) sum_{k=0..L} f(x^(0)) - f(x^(k))."""
-    order, ids = region_order(attribution, patch, most_relevant_first)
-    current = x.clone().reshape(x.shape[0], -1)
-    flat_substrate = substrate.reshape(x.shape[0], -1)
-    curve = [output_of(model, x, target, "logit")]
-    for region in order[:steps]:
-        inside = ids == region
-        current[:, inside] = flat_substrate[:, inside]
-        curve.append(output_of(model, current.reshape(x.shape), target, "logit"))
-    return np.array(curve), np.mean(curve[0] - np.array(curve))
 
 
 @pytest.mark.parametrize("metric", ["aopc_morf", "aopc_lerf"])
@@ -96,14 +67,10 @@ def test_faithfulness_correlation_matches_bhatt_reference(cnn1d, signals):
     )  # fmt: skip
     masks = random_subsets(16, [4], 40, seed=2)[0]
     for i in range(len(signals)):
-        full = output_of(cnn1d, signals[i], target[i].item(), "logit")
-        mass, drop = [], []
-        for mask in masks:
-            perturbed = signals[i].clone()
-            perturbed[:, mask] = 0.0
-            drop.append(full - output_of(cnn1d, perturbed, target[i].item(), "logit"))
-            mass.append(attr[i].sum(0)[mask].double().sum().item())
-        assert res.scores[i].item() == pytest.approx(stats.pearsonr(mass, drop)[0], abs=1e-5)
+        expected = faithfulness_correlation_reference(
+            cnn1d, signals[i], target[i].item(), attr[i], masks
+        )
+        assert res.scores[i].item() == pytest.approx(expected, abs=1e-5)
 
 
 def test_faithfulness_correlation_is_one_for_gradient_x_input_on_a_linear_model(linear_model):
@@ -159,13 +126,10 @@ def test_square_infidelity_matches_yeh_reference(cnn1d, signals):
     squares = square_masks(signals, 12, 3, seed=1)
     assert (squares.sum(1) == 3).all()
     for i in range(len(signals)):
-        full = output_of(cnn1d, signals[i], target[i].item(), "logit")
-        errors = []
-        for square in squares:
-            perturbation = torch.where(square, signals[i], 0.0)
-            change = full - output_of(cnn1d, signals[i] - perturbation, target[i].item(), "logit")
-            errors.append(((perturbation * attr[i]).sum().item() - change) ** 2)
-        assert res.scores[i].item() == pytest.approx(np.mean(errors), rel=1e-4, abs=1e-7)
+        expected = square_infidelity_reference(
+            cnn1d, signals[i], target[i].item(), attr[i], squares
+        )
+        assert res.scores[i].item() == pytest.approx(expected, rel=1e-4, abs=1e-7)
 
 
 def test_infidelity_of_the_gradient_of_a_linear_model_is_zero(linear_model):
@@ -184,22 +148,6 @@ def test_infidelity_of_the_gradient_of_a_linear_model_is_zero(linear_model):
 
 
 # --- monotonicity (Nguyen & Martinez 2020) ----------------------------------------------------
-
-
-def monotonicity_reference(model, x, target, attribution, samples, seed):
-    """For each position i: v_i = mean over draws d of (f(x) - f(x with x_i from draw d))^2;
-    score = Spearman(|a_i|, v_i)."""
-    full = output_of(model, x, target, "probability")
-    effects = []
-    for i in range(x.shape[-1]):
-        changes = []
-        for d in range(samples):
-            draw = make_baseline("uniform", x[None], seed=seed + d)[0]
-            perturbed = x.clone()
-            perturbed[:, i] = draw[:, i]
-            changes.append((full - output_of(model, perturbed, target, "probability")) ** 2)
-        effects.append(np.mean(changes))
-    return stats.spearmanr(attribution.sum(0).abs().numpy(), effects)[0]
 
 
 def test_monotonicity_matches_nguyen_martinez_reference(cnn1d, signals):
@@ -235,22 +183,6 @@ def test_a_random_map_is_less_monotone_than_gradient_x_input(cnn1d):
 
 
 # --- ROAD ------------------------------------------------------------------------------------
-
-
-def road_reference(model, x, target, attribution, most_relevant_first, removed, noise, output):
-    """Rong et al. 2022: for each fraction p, remove round(p * P) positions in the map's order,
-    impute them with the reference code's sparse system (scipy), add the noise, evaluate."""
-    order, _ = region_order(attribution, 1, most_relevant_first)
-    curve = []
-    for k, p in enumerate(removed):
-        hidden = np.zeros(x.shape[1:], dtype=bool).reshape(-1)
-        hidden[order[: int(p * hidden.size + 0.5)]] = True
-        hidden = hidden.reshape(x.shape[1:])
-        filled = road_reference_impute(x.double().numpy(), hidden)
-        filled = torch.tensor(filled, dtype=x.dtype)
-        filled = torch.where(torch.tensor(hidden)[None], filled + noise[k], filled)
-        curve.append(output_of(model, filled, target, output))
-    return np.array(curve)
 
 
 @pytest.mark.parametrize("metric", ["road_morf", "road_lerf"])

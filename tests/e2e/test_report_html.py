@@ -1,5 +1,6 @@
-"""The written report: every file, byte-for-byte determinism, and a self-contained HTML page
-that renders in headless Chromium (skipped where Chromium is not installed)."""
+"""The written report: every file (written by `python -m xaibench.report` in a subprocess),
+byte-for-byte determinism, and a self-contained HTML page that renders in headless Chromium
+(skipped where Chromium is not installed)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import pytest
 from matplotlib.image import imread
 
 from scripts.screenshot_report import find_chromium, screenshot
-from tests.report_synthetic import MEANS, write_synthetic_sweep
+from tests.helpers import MEANS, ROOT, write_synthetic_sweep
 from xaibench.report.settings import ReportSettings
 from xaibench.report.write import write_report
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.e2e
 TABLES = ["leaderboard.csv", "leaderboard.parquet", "leaderboard.md", "leaderboard.tex",
           "pairwise_tests.csv", "metric_agreement.csv", "metric_agreement_tests.csv",
           "localisation_agreement.md", "settings.json", "report.html"]  # fmt: skip

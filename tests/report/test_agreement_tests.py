@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tests.report_synthetic import synthetic_scores
+from tests.helpers import synthetic_scores
 from xaibench.report.agreement_tests import (
     AGREEMENT_TEST_COLUMNS,
     agreement_tests,

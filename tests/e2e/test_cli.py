@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.helpers import xaibench_cli
 from xaibench.metrics import METRICS
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS, SUMMARY_COLUMNS
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.e2e
+
 DEMO_METRICS = 14  # conf/experiment/ig_vs_gradcam.yaml: every faithfulness and localisation metric
-
-
-def xaibench_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "xaibench", *args, f"cache_dir={cache}"],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

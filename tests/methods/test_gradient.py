@@ -9,12 +9,18 @@ from captum.attr import Deconvolution, GuidedBackprop
 from torch import nn
 
 import xaibench
+from tests.helpers import target_logit, tiny_cnn1d
+from tests.references import (
+    DeconvReLU,
+    GuidedReLU,
+    epsilon_plus_reference,
+    expected_gradients_reference,
+    modified_backward_reference,
+    smoothgrad_reference,
+)
 from xaibench.methods.activations import unshared_activations
 from xaibench.methods.gradient import expected_gradients_draws
-from xaibench.methods.smoothgrad import noise_patterns
 from xaibench.registry import XaibenchError
-
-from .conftest import tiny_cnn1d
 
 TARGET = torch.tensor([0, 1, 2, 0, 1, 2])
 
@@ -32,14 +38,39 @@ def bias_free_cnn1d(seed: int = 0) -> nn.Module:
     ).eval()
 
 
-def target_logit(model, x, target):
-    return model(x).gather(1, target[:, None]).squeeze(1)
+# --- Saliency, gradient x input, integrated gradients ----------------------------------------
 
 
-def gradient(model, x, target):
-    x = x.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(target_logit(model, x, target).sum(), x)
-    return grad
+def test_integrated_gradients_is_complete_on_a_relu_cnn(cnn1d, signals):
+    """Sundararajan et al. 2017, completeness: attributions sum to f(x) - f(baseline)."""
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+    attr = xaibench.explain(cnn1d, signals, target, "integrated_gradients", steps=256)
+    with torch.no_grad():
+        gap = (cnn1d(signals) - cnn1d(torch.zeros_like(signals))).gather(1, target[:, None])
+    torch.testing.assert_close(attr.sum(dim=(1, 2)), gap.squeeze(1), rtol=1e-2, atol=1e-3)
+
+
+def test_integrated_gradients_equals_gradient_x_input_on_a_linear_model(linear_model):
+    x = torch.randn(4, 1, 6, generator=torch.Generator().manual_seed(0))
+    ig = xaibench.explain(linear_model, x, 0, "integrated_gradients", steps=16)
+    ixg = xaibench.explain(linear_model, x, 0, "input_x_gradient")
+    torch.testing.assert_close(ig, ixg)
+    torch.testing.assert_close(ixg, x * linear_model.linear.weight[0].view(1, 1, 6))
+
+
+def test_saliency_is_the_absolute_weight_on_a_linear_model(linear_model):
+    x = torch.randn(3, 1, 6)
+    weight = linear_model.linear.weight[0].view(1, 1, 6).expand(3, 1, 6)
+    torch.testing.assert_close(xaibench.explain(linear_model, x, 0, "saliency"), weight.abs())
+    signed = xaibench.explain(linear_model, x, 0, "saliency", signed=True)
+    torch.testing.assert_close(signed, weight)
+
+
+def test_integrated_gradients_chunks_give_identical_maps(cnn1d, signals):
+    """The memory knob changes how many inputs go through the model at once, not the result."""
+    whole = xaibench.explain(cnn1d, signals, 1, "integrated_gradients", steps=8, batch_size=4096)
+    chunked = xaibench.explain(cnn1d, signals, 1, "integrated_gradients", steps=8, batch_size=16)
+    torch.testing.assert_close(whole, chunked, rtol=1e-5, atol=1e-6)
 
 
 # --- SmoothGrad family ------------------------------------------------------------------------
@@ -60,19 +91,6 @@ def test_smoothgrad_family_closed_forms_on_a_linear_model(linear_model):
     torch.testing.assert_close(vargrad, torch.zeros_like(x), atol=1e-6, rtol=0)
     sgxi = explain(linear_model, x, 0, "smoothgrad_x_input", **settings)
     torch.testing.assert_close(sgxi, x * w)
-
-
-def smoothgrad_reference(model, x, target, samples, noise, seed):
-    """Smilkov et al. 2017, one sample and one noisy copy at a time: the copies' signed
-    gradients, with noise std = noise * (x_max - x_min) of each sample."""
-    patterns = noise_patterns(x, samples, seed)  # the documented, shared noise draws
-    grads = torch.zeros(samples, *x.shape)
-    for i in range(len(x)):
-        sigma = noise * (x[i].max() - x[i].min())
-        for k in range(samples):
-            noisy = (x[i] + sigma * patterns[k])[None]
-            grads[k, i] = gradient(model, noisy, target[i : i + 1])[0]
-    return grads
 
 
 def test_smoothgrad_family_matches_a_per_copy_reference(cnn1d, signals):
@@ -116,13 +134,7 @@ def test_expected_gradients_closed_form_on_a_linear_model(linear_model):
 def test_expected_gradients_matches_a_per_draw_reference(cnn1d, signals):
     """Erion et al. 2021, one sample and one (reference, alpha) draw at a time."""
     background = torch.randn(50, 2, 16, generator=torch.Generator().manual_seed(3))
-    references, alphas = expected_gradients_draws(background, 12, seed=7, like=signals)
-    expected = torch.zeros_like(signals)
-    for i in range(len(signals)):
-        for reference, alpha in zip(references, alphas, strict=True):
-            point = (reference + alpha * (signals[i] - reference))[None]
-            grad = gradient(cnn1d, point, TARGET[i : i + 1])[0]
-            expected[i] += (signals[i] - reference) * grad / len(alphas)
+    expected = expected_gradients_reference(cnn1d, signals, TARGET, background, draws=12, seed=7)
     attr = xaibench.explain(
         cnn1d, signals, TARGET, "expected_gradients", draws=12, seed=7, batch_size=16,
         background=background,
@@ -214,33 +226,6 @@ def test_lrp_conserves_the_target_logit_on_a_bias_free_net(rule, signals):
     torch.testing.assert_close(attr.sum(dim=(1, 2)), logits, rtol=1e-4, atol=1e-5)
 
 
-def epsilon_plus_reference(conv: nn.Conv1d, linear: nn.Linear, x, target, eps=1e-6):
-    """Montavon et al. 2019 (LRP overview), written out for conv -> ReLU -> flatten -> linear
-    without biases: epsilon rule on the dense layer, z+ on the convolution (zennit's z+ for
-    inputs of any sign: positive contributions x+ w+ and x- w-), relevance in = the logit."""
-    h = F.relu(conv(x))
-    flat = h.flatten(1)
-    z = flat @ linear.weight.T
-    relevance = torch.zeros_like(z).scatter(1, target[:, None], z.gather(1, target[:, None]))
-    stabilised = z + eps * torch.where(z >= 0, 1.0, -1.0)
-    r_hidden = (flat * ((relevance / stabilised) @ linear.weight)).view_as(h)
-    # z+: R_i = sum_j (x+_i w+_ij + x-_i w-_ij) / z+_j R_j, written as one loop over outputs.
-    w_pos, w_neg = conv.weight.clamp(min=0), conv.weight.clamp(max=0)
-    x_pos, x_neg = x.clamp(min=0), x.clamp(max=0)
-    z_plus = F.conv1d(x_pos, w_pos, padding=1) + F.conv1d(x_neg, w_neg, padding=1)
-    share = r_hidden / (z_plus + eps * torch.where(z_plus >= 0, 1.0, -1.0))
-    r_input = torch.zeros_like(x)
-    for j in range(h.shape[2]):  # output position j reads inputs j-1, j, j+1 (padding 1)
-        for offset in range(3):
-            i = j + offset - 1
-            if 0 <= i < x.shape[2]:
-                w_p, w_n = w_pos[:, :, offset], w_neg[:, :, offset]  # (out, in)
-                # (N, in, out): the positive contributions of input i to output j
-                contrib = x_pos[:, :, i, None] * w_p.T[None] + x_neg[:, :, i, None] * w_n.T[None]
-                r_input[:, :, i] += (contrib * share[:, None, :, j]).sum(dim=2)
-    return r_input
-
-
 def test_epsilon_plus_matches_the_rules_written_out(signals):
     torch.manual_seed(3)
     model = nn.Sequential(
@@ -258,43 +243,6 @@ def test_lrp_rejects_an_unknown_rule(cnn1d, signals):
 
 
 # --- Guided backprop and deconvolution --------------------------------------------------------
-
-
-class GuidedReLU(torch.autograd.Function):
-    """Springenberg et al. 2015, guided backpropagation: pass a gradient only where
-    both the forward input and the incoming gradient are positive."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * (x > 0) * (grad > 0)
-
-
-class DeconvReLU(torch.autograd.Function):
-    """Zeiler & Fergus 2014: the backward ReLU rectifies the gradient, ignoring the input."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.clamp(min=0)
-
-
-def modified_backward_reference(model: nn.Sequential, relu, x, target):
-    """The gradient of a Sequential model with every ReLU's backward replaced by `relu`."""
-    x = x.detach().clone().requires_grad_(True)
-    out = x
-    for layer in model:
-        out = relu.apply(out) if isinstance(layer, nn.ReLU) else layer(out)
-    (grad,) = torch.autograd.grad(out.gather(1, target[:, None]).sum(), x)
-    return grad
 
 
 @pytest.mark.parametrize(

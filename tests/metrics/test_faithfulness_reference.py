@@ -1,47 +1,16 @@
-"""The batched metrics against slow re-implementations that follow the papers step by step.
-
-Each reference handles one sample at a time with plain loops, numpy and scipy, the way the
-paper (and, for RISE, its reference code) describes the procedure.
-"""
+"""Deletion, insertion and sensitivity-n against slow re-implementations that follow the papers
+step by step (tests/references.py): RISE's CausalMetric and Ancona et al.'s correlation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from scipy import stats
 
 import xaibench
+from tests.references import rise_causal_metric_reference, sensitivity_n_reference
 from xaibench.metrics.correlation import random_subsets, subset_sizes
 from xaibench.perturb import make_baseline
-
-
-def _output(model, x, target, output):
-    with torch.no_grad():
-        logits = model(x[None])[0].double()
-    if output == "probability":
-        logits = torch.softmax(logits, 0)
-    return logits[target].item()
-
-
-def rise_reference(model, x, target, saliency, mode, steps, substrate, output):
-    """RISE's CausalMetric: move `P / steps` pixels per step in saliency order, score the
-    target before every move and after the last, AUC = (sum - first/2 - last/2) / (n - 1)."""
-    channels = x.shape[0]
-    positions = x[0].numel()
-    assert positions % steps == 0, "RISE moves the same number of pixels every step"
-    per_step = positions // steps
-    order = np.argsort(-saliency.sum(0).flatten().numpy(), kind="stable")
-    start, finish = (x.clone(), substrate) if mode == "deletion" else (substrate.clone(), x)
-    start, finish = start.reshape(channels, -1), finish.reshape(channels, -1)
-    curve = []
-    for i in range(steps + 1):
-        curve.append(_output(model, start.reshape(x.shape), target, output))
-        if i < steps:
-            coords = order[per_step * i : per_step * (i + 1)]
-            start[:, coords] = finish[:, coords]
-    curve = np.array(curve)
-    return curve, (curve.sum() - curve[0] / 2 - curve[-1] / 2) / (len(curve) - 1)
 
 
 @pytest.mark.parametrize("metric", ["deletion", "insertion"])
@@ -59,29 +28,11 @@ def test_deletion_insertion_match_rise_reference(
     )
     substrate = make_baseline(baseline, x)
     for i in range(len(x)):
-        curve, auc = rise_reference(
+        curve, auc = rise_causal_metric_reference(
             model, x[i], target[i].item(), attr[i], metric, steps, substrate[i], output
         )
         np.testing.assert_allclose(res.curves[i].numpy(), curve, rtol=1e-5, atol=1e-6)
         assert res.scores[i].item() == pytest.approx(auc, rel=1e-5, abs=1e-6)
-
-
-def sensitivity_n_reference(model, x, target, attribution, masks, baseline):
-    """Ancona et al. 2018, per sample: for each n, correlate over subsets S the attribution
-    sum over S with f(x) - f(x with S set to the baseline)."""
-    channels = x.shape[0]
-    full = _output(model, x, target, "logit")
-    relevance = attribution.sum(0).flatten().double().numpy()
-    curve = []
-    for subsets_of_size in masks:
-        mass, drop = [], []
-        for mask in subsets_of_size:
-            perturbed = x.clone().reshape(channels, -1)
-            perturbed[:, mask] = baseline.reshape(channels, -1)[:, mask]
-            drop.append(full - _output(model, perturbed.reshape(x.shape), target, "logit"))
-            mass.append(relevance[mask.numpy()].sum())
-        curve.append(stats.pearsonr(mass, drop).statistic)
-    return np.array(curve)
 
 
 @pytest.mark.parametrize("baseline", ["zero", "mean"])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 import xaibench
-
-from .conftest import tiny_cnn1d
+from tests.helpers import tiny_cnn1d
 
 
 def test_edge_on_a_step_signal_is_half_the_step_beside_it(cnn1d):

@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.helpers import ROOT, xaibench_cli
 from xaibench.cache import Cache
 from xaibench.registry import XaibenchError
 
-from .test_cli import ROOT, xaibench_cli
+pytestmark = pytest.mark.e2e
 
 OUTPUTS = ["scores.parquet", "curves.parquet", "summary.csv", "summary.md", "meta.json"]
 

@@ -40,7 +40,7 @@ def test_summary_counts_nans_and_ranks_by_direction():
 
 def test_the_summary_is_the_one_run_leaderboard():
     """One interval implementation: the summary's intervals are the leaderboard's (whose
-    coverage and degenerate cases tests/test_report_stats.py checks)."""
+    coverage and degenerate cases tests/report/test_stats.py checks)."""
     rng = np.random.default_rng(0)
     scores = _scores(
         {("a", "deletion"): list(rng.normal(0.2, 0.1, 30)),

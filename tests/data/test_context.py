@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.helpers import compose_config
 from xaibench.cache import Cache
 from xaibench.data import Dataset, load_dataset
 from xaibench.metrics import METRICS, MetricResult
@@ -14,8 +15,6 @@ from xaibench.report.run_summary import summary_text
 from xaibench.run import run
 from xaibench.runfolder import write_plots
 from xaibench.samples import Samples, run_context
-
-from .test_configs import compose_config
 
 
 def test_the_context_holds_the_masks_of_the_explained_samples_in_their_order():

@@ -1,16 +1,11 @@
-"""`python -m xaibench.catalog`: every registered method and metric, with what a reader needs."""
+"""The catalog (xaibench.catalog): every registered method and metric, with what a reader needs.
+Its command line, `python -m xaibench.catalog`, is tested in tests/e2e/test_catalog_cli.py."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 from xaibench.catalog import main
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_methods_are_listed_with_family_citation_and_defaults(capsys):
@@ -33,11 +28,3 @@ def test_metrics_are_listed_with_their_direction_as_markdown(capsys):
         direction = "higher is better" if METRICS[name].higher_is_better else "lower is better"
         row = next(line for line in out.splitlines() if line.startswith(f"| {name} "))
         assert f"| {METRICS[name].category} " in row and direction in row
-
-
-def test_the_command_line_lists_both():
-    done = subprocess.run(
-        [sys.executable, "-m", "xaibench.catalog"], cwd=ROOT, capture_output=True, text=True,
-        check=True,
-    )  # fmt: skip
-    assert "Methods (" in done.stdout and "Metrics (" in done.stdout

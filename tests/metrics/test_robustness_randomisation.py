@@ -1,5 +1,6 @@
-"""Max-sensitivity, local Lipschitz, model randomisation and random logit: slow references,
-closed forms, captum's sensitivity_max, and the sanity-check contrast of Adebayo et al."""
+"""Max-sensitivity, local Lipschitz, model randomisation and random logit: slow references
+(tests/references.py), closed forms, captum's sensitivity_max, and the sanity-check contrast of
+Adebayo et al."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from captum.metrics import sensitivity_max
 from scipy import stats
 
 import xaibench
-from tests.conftest import LinearSignalModel
-from tests.test_metric_helpers import ssim_reference
+from tests.helpers import LinearSignalModel
+from tests.references import (
+    random_logit_reference,
+    randomisation_reference,
+    robustness_reference,
+)
 from xaibench.methods import METHODS, MethodInfo
 from xaibench.metrics import METRICS, randomisation
 from xaibench.metrics.randomisation import other_classes, randomisable_layers
@@ -26,16 +31,6 @@ def deltas(samples, shape, radius, seed):
 
 
 # --- max-sensitivity and local Lipschitz ------------------------------------------------------
-
-
-def robustness_reference(model, x, target, method, attribution, perturbations):
-    """Per draw: re-explain x + delta alone; return the distances and the input steps."""
-    distances, steps = [], []
-    for delta in perturbations:
-        moved = xaibench.explain(model, (x + delta)[None], target, method)[0]
-        distances.append((moved - attribution).double().norm().item())
-        steps.append(delta.double().norm().item())
-    return np.array(distances), np.array(steps)
 
 
 def test_max_sensitivity_and_local_lipschitz_match_the_papers(cnn1d, signals):
@@ -112,23 +107,6 @@ def test_robustness_metrics_need_the_method_that_made_the_maps(cnn1d, signals):
 
 
 # --- model randomisation (Adebayo et al. 2018) --------------------------------------------------
-
-
-def randomisation_reference(model, x, target, method, attribution, mode, seed):
-    """Layers from the output down; cascading keeps randomising, independent starts afresh
-    from the trained model each time; similarity: Spearman of |maps| (scipy)."""
-    names = [n for n, m in model.named_modules()
-             if hasattr(m, "reset_parameters") and list(m.parameters(False))][::-1]  # fmt: skip
-    randomised = copy.deepcopy(model)
-    curve = []
-    for k, name in enumerate(names, start=1):
-        if mode == "independent":
-            randomised = copy.deepcopy(model)
-        torch.manual_seed(seed + k)
-        randomised.get_submodule(name).reset_parameters()
-        moved = xaibench.explain(randomised, x[None], target, method)[0]
-        curve.append(stats.spearmanr(attribution.sum(0).abs(), moved.sum(0).abs())[0])
-    return np.array(curve)
 
 
 @pytest.mark.parametrize("mode", ["cascading", "independent"])
@@ -238,11 +216,6 @@ def test_other_class_is_never_the_target_and_is_fixed_per_class():
     assert not torch.equal(other, other_classes(target, 10, seed=1))
 
 
-def unit_range(values):
-    values = values - values.min()
-    return values / values.max()
-
-
 def test_random_logit_matches_sixt_reference(cnn1d, signals):
     """Per sample: re-explain for the other class alone, SSIM (Wang et al.'s loop) of the two
     maps, each rescaled to [0, 1]."""
@@ -251,11 +224,7 @@ def test_random_logit_matches_sixt_reference(cnn1d, signals):
     res = xaibench.evaluate(cnn1d, signals, target, attr, "random_logit", method="saliency")
     others = other_classes(target, 3, seed=0)
     for i in range(len(signals)):
-        moved = xaibench.explain(cnn1d, signals[i : i + 1], others[i].item(), "saliency")[0]
-        expected = ssim_reference(
-            unit_range(attr[i].sum(0).double()).numpy(),
-            unit_range(moved.sum(0).double()).numpy(),
-        )
+        expected = random_logit_reference(cnn1d, signals[i], others[i].item(), "saliency", attr[i])
         assert res.scores[i].item() == pytest.approx(expected, rel=1e-4)
 
 
