@@ -11,7 +11,8 @@ from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from xaibench.registry import UnknownNameError
+from xaibench.registry import UnknownNameError, XaibenchError
+from xaibench.renames import renamed_override
 
 # The same folder as settings.CONF_DIR, found without importing torch.
 CONF = Path(__file__).resolve().parent / "conf"
@@ -22,8 +23,9 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-def unknown_choice(args: list[str]) -> UnknownNameError | None:
-    """The first override that selects a config group option that does not exist."""
+def unknown_choice(args: list[str]) -> XaibenchError | None:
+    """The first override that selects a config group option that does not exist, or sets a
+    setting under its old name."""
     parser = OverridesParser.create()
     for arg in args:
         if arg.startswith("-") or "=" not in arg:
@@ -32,6 +34,9 @@ def unknown_choice(args: list[str]) -> UnknownNameError | None:
             (override,) = parser.parse_overrides([arg])
         except Exception:  # malformed overrides are Hydra's to report
             continue
+        renamed = renamed_override(override.key_or_group)
+        if renamed is not None:
+            return XaibenchError(renamed)
         group = override.key_or_group.lstrip("+~")
         if group not in GROUPS or override.package or override.is_delete():
             continue

@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
 from xaibench import docstrings
+from xaibench.renames import renamed_message
 
 T = TypeVar("T")
 
@@ -139,10 +140,7 @@ def check_params(
     context = set(inspect.signature(fn).parameters) & set(CONTEXT_PARAMS)
     for key in sorted(set(params) - set(accepted) - context):
         if renamed and key in renamed:
-            raise XaibenchError(
-                f"{kind} {name!r}: parameter {key!r} is now called {renamed[key]!r} "
-                "(see CHANGELOG.md)"
-            )
+            raise XaibenchError(renamed_message(kind, name, key, renamed[key]))
         raise UnknownNameError("parameter", key, accepted, where=f" for {kind} {name!r}")
 
 

@@ -114,6 +114,11 @@ def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run)
         ("+method.saliency.sign=1", "unknown parameter 'sign' for method 'saliency'"),
         ("target=true_class", "unknown target 'true_class'; valid targets: predicted, label"),
         ("threads=0", "threads=0 must be a positive number of threads, or null"),
+        (
+            "method.smoothgrad.samples=4",
+            "method 'smoothgrad': parameter 'samples' is now called 'noisy_copies'",
+        ),
+        ("dataset.normalize=none", "dataset setting 'normalize' is now called 'normalise'"),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(override, expected, tmp_path):

@@ -7,6 +7,7 @@ from xaibench.data import digits, mnist1d, shapes, vision  # noqa: F401  (regist
 from xaibench.data.preparation import PREPARATION_KEYS, Preparation, prepare, split_preparation
 from xaibench.data.registry import DATASETS, Dataset, DatasetInfo, register_dataset
 from xaibench.registry import check_params, default_params
+from xaibench.renames import DATASETS as RENAMED
 
 __all__ = [
     "DATASETS",
@@ -18,10 +19,6 @@ __all__ = [
     "load_dataset",
     "register_dataset",
 ]
-
-
-# Settings every dataset took under another name (old name -> new name).
-RENAMED = {"normalize": "normalise"}
 
 
 def check_dataset_params(name: str, params: dict) -> tuple[Preparation, dict]:

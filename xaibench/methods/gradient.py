@@ -206,7 +206,7 @@ def expected_gradients_draws(
     )
 
 
-@register_method("expected_gradients", family="gradient", renamed={"samples": "draws"})
+@register_method("expected_gradients", family="gradient")
 def expected_gradients(
     model: nn.Module,
     inputs: Tensor,

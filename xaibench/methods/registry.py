@@ -15,6 +15,7 @@ from xaibench.registry import (
     context_for,
     variant,
 )
+from xaibench.renames import METHODS as RENAMED
 
 FAMILIES = ("gradient", "cam", "perturbation", "control", "wrapper")
 
@@ -52,7 +53,8 @@ def register_method(name: str, *, family: str, renamed: dict[str, str] | None = 
     check_choice("family", family, FAMILIES, plural="families")
 
     def decorator(fn: Callable) -> Callable:
-        METHODS.add(name, MethodInfo(name, fn, family, dict(renamed or {})))
+        renames = {**RENAMED.get(name, {}), **(renamed or {})}
+        METHODS.add(name, MethodInfo(name, fn, family, renames))
         return fn
 
     return decorator

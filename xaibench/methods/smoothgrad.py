@@ -44,7 +44,7 @@ def value_range(inputs: Tensor) -> Tensor:
     return spread.view(-1, *[1] * (inputs.dim() - 1))
 
 
-@register_method("smooth", family="wrapper", renamed={"samples": "noisy_copies"})
+@register_method("smooth", family="wrapper")
 def smooth(
     model: nn.Module,
     inputs: Tensor,
@@ -244,7 +244,6 @@ smoothgrad = register_method_variant(
     family="gradient",
     fixed={"statistic": "mean", "times_input": False},
     defaults={"signed": False},
-    renamed={"samples": "noisy_copies"},
 )
 smoothgrad_sq = register_method_variant(
     "smoothgrad_sq",
@@ -255,7 +254,6 @@ smoothgrad_sq = register_method_variant(
     "Deep Neural Networks. NeurIPS 2019",
     family="gradient",
     fixed={"statistic": "mean_square", "times_input": False, "signed": True},
-    renamed={"samples": "noisy_copies"},
 )
 vargrad = register_method_variant(
     "vargrad",
@@ -266,7 +264,6 @@ vargrad = register_method_variant(
     "Networks Lack Sensitivity to Parameter Values. ICLR Workshop 2018",
     family="gradient",
     fixed={"statistic": "variance", "times_input": False, "signed": True},
-    renamed={"samples": "noisy_copies"},
 )
 smoothgrad_x_input = register_method_variant(
     "smoothgrad_x_input",
@@ -275,5 +272,4 @@ smoothgrad_x_input = register_method_variant(
     "averaged over noisy copies of the input.",
     family="gradient",
     fixed={"statistic": "mean", "times_input": True, "signed": True},
-    renamed={"samples": "noisy_copies"},
 )

@@ -46,7 +46,6 @@ def square_masks(inputs: Tensor, count: int, patch: int, seed: int) -> Tensor:
     category="faithfulness",
     higher_is_better=False,
     shared_across_methods=True,
-    renamed={"samples": "perturbations"},
 )
 def infidelity(
     model: nn.Module,

@@ -24,7 +24,6 @@ from xaibench.perturb import (
     category="faithfulness",
     higher_is_better=True,
     shared_across_methods=True,
-    renamed={"samples": "draws"},
 )
 def monotonicity(
     model: nn.Module,

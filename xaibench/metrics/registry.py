@@ -23,6 +23,7 @@ from xaibench.registry import (
     check_choice,
     variant,
 )
+from xaibench.renames import METRICS as RENAMED
 
 CATEGORIES = ("faithfulness", "robustness", "randomisation", "localisation", "complexity")
 
@@ -116,7 +117,7 @@ def register_metric(
         info = MetricInfo(
             name, fn, category, higher_is_better, curve_x_label, curve_y_label,
             shared_across_methods, _score_many(name, fn, shared_across_methods),
-            dict(renamed or {}),
+            {**RENAMED.get(name, {}), **(renamed or {})},
         )  # fmt: skip
         METRICS.add(name, info)
         return fn

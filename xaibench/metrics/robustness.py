@@ -38,7 +38,6 @@ def distances(maps: Tensor, attributions: Tensor) -> Tensor:
     "max_sensitivity",
     category="robustness",
     higher_is_better=False,
-    renamed={"samples": "perturbations"},
 )
 def max_sensitivity(
     model: nn.Module,
@@ -138,7 +137,6 @@ def max_sensitivity(
     "local_lipschitz",
     category="robustness",
     higher_is_better=False,
-    renamed={"samples": "perturbations"},
 )
 def local_lipschitz(
     model: nn.Module,
