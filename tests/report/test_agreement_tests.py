@@ -113,3 +113,19 @@ def test_cross_category_table_orients_pairs_and_marks_intervals_excluding_zero()
     rows = {cells[1].strip(): cells[2].strip() for cells in lines[1:]}  # after the header
     assert rows == {"deletion": "**0.60 [0.20, 0.90]**", "insertion": "-0.20 [-0.60, 0.30]"}
     assert "## e / m\n\nNo pair of a faithfulness and a localisation metric." in text
+
+
+def test_renaming_the_models_keys_does_not_change_the_intervals():
+    """Cache keys are hashes that change with the code: the bootstrap follows the order in
+    which the runs hold their models, not the keys' alphabetical order."""
+    close = {f"m{i}": 0.02 * i for i in range(12)}  # fine steps of tau: the draws show
+    means = {"deletion": close, "insertion": {m: 0.3 - v for m, v in close.items()}}
+    scores = pd.concat(
+        [synthetic_scores(means, seed=s, samples=8, noise=0.2, model_spread=0.2)
+         .assign(model_key=key) for s, key in enumerate(["k1", "k2", "k3"])],
+        ignore_index=True,
+    )  # fmt: skip
+    renamed = scores.assign(model_key=scores["model_key"].map({"k1": "z", "k2": "m", "k3": "a"}))
+    pd.testing.assert_frame_equal(
+        agreement_tests(scores, CATEGORIES, FAST), agreement_tests(renamed, CATEGORIES, FAST)
+    )

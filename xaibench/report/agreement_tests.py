@@ -59,7 +59,7 @@ def bootstrap_means(
     """(resamples, columns) mean over units of each unit's nan-mean over its rows, the rows
     of every unit drawn with replacement (the same draw for every column: paired)."""
     per_unit = []
-    for unit in np.unique(units):
+    for unit in pd.unique(units):  # in the order given, which decides the draws
         rows = values[units == unit]
         counts = np.zeros((resamples, len(rows)))
         draws = rng.integers(len(rows), size=(resamples, len(rows)))
@@ -86,7 +86,12 @@ def agreement_tests(
         part = scores[scores["metric"] == metric]
         matrix = part.pivot_table(index=BLOCK, columns="method", values="value", dropna=False)
         signed.append(matrix if part["higher_is_better"].iloc[0] else -matrix)
-    table = pd.concat(signed, axis=1, keys=metrics).sort_index()  # blocks x (metric, method)
+    # Blocks x (metric, method), models in the order the runs hold them (not by their cache keys,
+    # which are hashes: a bootstrap must not change when a key does), samples ascending.
+    appearance = {unit: i for i, unit in enumerate(pd.unique(scores[UNIT]))}
+    table = pd.concat(signed, axis=1, keys=metrics).sort_index(
+        key=lambda level: level.map(appearance) if level.name == UNIT else level
+    )
     methods = list(scores["method"].unique())
     table = table.reindex(columns=pd.MultiIndex.from_product([metrics, methods]))
     values = table.to_numpy(float)
@@ -98,7 +103,7 @@ def agreement_tests(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         means = np.nanmean(
-            [np.nanmean(values[units == u], axis=0) for u in np.unique(units)], axis=0
+            [np.nanmean(values[units == u], axis=0) for u in pd.unique(units)], axis=0
         ).reshape(len(metrics), len(methods))
     tail = 100 * (1 - settings.confidence) / 2
     rows = []
