@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import pandas as pd
@@ -320,24 +321,29 @@ def test_a_run_with_reuse_false_still_checks_its_dataset_and_model(
     assert not result.meta["stages"][kind.removesuffix("s").replace("dataset", "data")]["cached"]
 
 
+def overwrite_in_place(path: Path, old: bytes, new: bytes) -> None:
+    """Replace the one occurrence of `old` in the file by `new` (as long): the file keeps its
+    size and still loads, with other values."""
+    data = path.read_bytes()
+    assert data.count(old) == 1 and len(new) == len(old)
+    path.write_bytes(data.replace(old, new))
+
+
 @pytest.mark.parametrize("tamper", ["weights", "accuracy"])
 def test_a_model_reports_only_the_accuracy_measured_on_the_weights_it_uses(tamper, tmp_path):
-    """The accuracy is stored in the model's entry, beside the weights, so the one hash covers
-    both: weights changed under an unchanged accuracy, or the accuracy alone, are caught."""
-    cache, cpu, spec = (
-        Cache(tmp_path),
-        torch.device("cpu"),
-        ModelSpec("mnist1d_cnn", train={"epochs": 1}),
-    )
+    """The campaign overwrote 16 bytes of a model's weights: it loaded, predicted otherwise and
+    reported the stored accuracy. The accuracy is stored in the model's entry, beside the
+    weights, so one hash covers both: either changed in place is caught and retrained."""
+    cache, cpu = Cache(tmp_path), torch.device("cpu")
+    spec = ModelSpec("mnist1d_cnn", train={"epochs": 1})
     data, data_spec, _ = load_dataset("mnist1d", {"train_limit": 800, "test_limit": 200}, cache)
     first = get_model(spec, data, data_spec, cache, cpu, progress=False)
     path = tmp_path / "models" / f"{first.key}.pt"
-    stored = torch.load(path, weights_only=True)
-    if tamper == "weights":  # another model's weights, as a swapped file would bring
-        stored["state_dict"] = {k: torch.randn_like(v) for k, v in stored["state_dict"].items()}
-    else:
-        stored["test_accuracy"] = 1.0
-    torch.save(stored, path)  # the sidecar still holds the hash of what was written
+    if tamper == "weights":  # 4 weights of the first convolution negated
+        weights = first.model.state_dict()["features.0.weight"].flatten()[:4]
+        overwrite_in_place(path, weights.numpy().tobytes(), (-weights).numpy().tobytes())
+    else:  # pickle stores a float as 8 big-endian bytes
+        overwrite_in_place(path, struct.pack(">d", first.test_accuracy), struct.pack(">d", 1.0))
     again = get_model(spec, data, data_spec, cache, cpu, progress=False)
     assert not again.cached and quarantined(path) == [".json", ".pt"]
     assert again.test_accuracy == accuracy(again.model, data.x_test, data.y_test)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def assert_complete_or_absent(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """An uninterrupted debug run, with the number of files it renames into place."""
+    """An uninterrupted debug run: its scores, the number of files it renames into place and
+    its cache."""
     base = tmp_path_factory.mktemp("reference")
     done = subprocess.run(
         [sys.executable, "-c", KILLER, "100000", "debug=fast", f"hydra.run.dir={base / 'run'}",
@@ -67,14 +69,14 @@ def reference(tmp_path_factory):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     renames = len(list((base / "cache").rglob("*.pt"))) * 2 + 4 + len(OUTPUTS)
-    return scores_of(base / "run"), renames
+    return scores_of(base / "run"), renames, base / "cache"
 
 
 @pytest.mark.parametrize("when", ["training", "scoring", "writing outputs", "writing meta"])
 def test_a_run_killed_at_any_write_resumes_to_the_same_numbers(when, reference, tmp_path):
-    expected, renames = reference
+    expected, renames, _ = reference
     kill_at = {
-        "training": 3,  # the model checkpoint (after the dataset's two files)
+        "training": 3,  # the model's sidecar, then its weights (after the dataset's two files)
         "scoring": renames - len(OUTPUTS) - 10,
         "writing outputs": renames - 3,
         "writing meta": renames,
@@ -87,14 +89,17 @@ def test_a_run_killed_at_any_write_resumes_to_the_same_numbers(when, reference, 
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "run" / "meta.json").exists()
     assert_complete_or_absent(tmp_path / "run")
+    if when in ("training", "scoring"):  # killed while writing a cache entry
+        assert list((tmp_path / "cache").rglob(".*.tmp"))
     resumed = xaibench_cli(*args[:-1], cache=tmp_path / "cache")
     assert resumed.returncode == 0, resumed.stderr
     assert not list((tmp_path / "run").glob(".*.tmp"))
+    assert not list((tmp_path / "cache").rglob(".*.tmp")), "the next use removes them"
     pd.testing.assert_frame_equal(scores_of(tmp_path / "run"), expected)
 
 
 def test_a_run_killed_at_a_random_moment_leaves_whole_files(reference, tmp_path):
-    expected, _ = reference
+    expected, _, _ = reference
     args = ["debug=fast", f"hydra.run.dir={tmp_path / 'run'}", f"cache_dir={tmp_path / 'cache'}"]
     process = subprocess.Popen(
         [sys.executable, "-m", "xaibench", *args], cwd=ROOT,
@@ -109,8 +114,32 @@ def test_a_run_killed_at_a_random_moment_leaves_whole_files(reference, tmp_path)
     pd.testing.assert_frame_equal(scores_of(tmp_path / "run"), expected)
 
 
+def test_damaged_cache_entries_are_named_in_the_output_and_recomputed(reference, tmp_path):
+    """The campaign's truncated model crashed every later run (OSError naming no file); its
+    emptied score entry dropped a metric silently. Now: one line each, the same numbers."""
+    expected, _, cache = reference
+    shutil.copytree(cache, tmp_path / "cache", ignore=shutil.ignore_patterns("*.lock"))
+    (model,) = (tmp_path / "cache" / "models").glob("*.pt")
+    score = sorted((tmp_path / "cache" / "scores").glob("*.pt"))[0]
+    os.truncate(model, model.stat().st_size // 2)
+    os.truncate(score, 0)
+    done = xaibench_cli("debug=fast", f"hydra.run.dir={tmp_path / 'run'}",
+                        cache=tmp_path / "cache")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    output = (done.stdout + done.stderr).splitlines()
+    lines = [line for line in output if "cache: " in line and " entry " in line]
+    assert len(lines) == 2
+    assert f"models entry {model} is truncated" in lines[0]
+    assert f"scores entry {score} is empty" in lines[1]
+    assert (tmp_path / "cache" / "models" / "quarantine").is_dir()
+    assert (tmp_path / "cache" / "scores" / "quarantine").is_dir()
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["model"]["cached"] is False and meta["errors"] == []
+    pd.testing.assert_frame_equal(scores_of(tmp_path / "run"), expected)
+
+
 def test_same_config_and_seed_give_identical_scores_with_a_retrained_model(reference, tmp_path):
-    expected, _ = reference
+    expected, _, _ = reference
     done = xaibench_cli("debug=fast", f"hydra.run.dir={tmp_path / 'run'}", cache=tmp_path)
     assert done.returncode == 0, done.stderr
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
