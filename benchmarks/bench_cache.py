@@ -5,12 +5,17 @@
 
 The largest entries a run makes: the shapes dataset (4000 + 1000 RGB images of 64 x 64 with
 their masks) and cnn2d trained on it, the mnist1d dataset and its CNN, and a ResNet-18's
-weights (random: the size is what counts), saved as a cache entry. For each: the time of a
-plain `torch.load` of the file (how the cache read before it checked), of the sha256 alone, and
-of the checked read (`read_entry`: size, sha256, then the load from the same open file), the
-best of `--repeats` each, the files in the page cache as they are right after a run wrote or
-read them. The model is trained with `--epochs` epochs (the size of the weights does not depend
-on it; the first run trains it, about 10 s per epoch on 2 cores).
+weights (random: the size is what counts), saved as a cache entry. For each, the best of
+`--repeats` timings, with the files in the page cache as they are right after a run wrote or
+read them:
+
+- a plain `torch.load` of the file (how the cache read before it checked), the sha256 alone,
+  and the checked read (`read_entry`: size, sha256, then the load from the same open file);
+- the checked write (`write_entry`: torch.save, the sha256, the sidecar) against a plain
+  `torch.save`.
+
+The models are trained for `--epochs` epochs (the size of the weights does not depend on it;
+the first run trains them, about 10 s per epoch for cnn2d on 2 cores).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import torchvision
 from tabulate import tabulate
 
 from xaibench.cache import Cache
-from xaibench.cache_entries import read_entry, sha256_of
+from xaibench.cache_entries import read_entry, sha256_of, write_entry
 from xaibench.data import load_dataset
 from xaibench.models import ModelSpec, get_model
 
@@ -67,6 +72,9 @@ def entries(cache: Cache, epochs: int) -> dict[str, Path]:
 
 
 def measure(path: Path, repeats: int) -> dict:
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    copy = path.with_name(f"copy-{path.name}")
+
     def plain_load() -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -77,6 +85,10 @@ def measure(path: Path, repeats: int) -> dict:
     load = best_time(plain_load, repeats)
     digest = best_time(hash_only, repeats)
     checked = best_time(lambda: read_entry(path), repeats)
+    save = best_time(lambda: torch.save(obj, copy), repeats)
+    checked_write = best_time(lambda: write_entry(copy, obj, {}), repeats)
+    for file in (copy, copy.with_suffix(".json")):
+        file.unlink()
     return {
         "MB": round(path.stat().st_size / 1e6, 2),
         "load ms": round(load * 1e3, 2),
@@ -84,6 +96,7 @@ def measure(path: Path, repeats: int) -> dict:
         "checked read ms": round(checked * 1e3, 2),
         "sha256 / load": round(digest / load, 2),
         "checked / plain read": round(checked / load, 2),
+        "checked / plain write": round(checked_write / save, 2),
     }
 
 
