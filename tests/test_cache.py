@@ -20,7 +20,7 @@ from filelock import FileLock
 
 from tests.helpers import compose_config
 from xaibench.cache import CACHE_FORMAT, Cache
-from xaibench.cache_entries import QUARANTINE, read_entry
+from xaibench.cache_entries import QUARANTINE, read_entry, write_entry
 from xaibench.data import load_dataset
 from xaibench.models import ModelSpec, accuracy, get_model
 from xaibench.run import run
@@ -183,6 +183,27 @@ def test_an_entry_without_a_trustworthy_sidecar_is_not_read(damage, problem, two
     assert cache.load("models", {"v": 1.0}) is None
     (line,) = cache_lines(caplog)
     assert problem in line and str(path) in line
+
+
+def test_intact_bytes_that_torch_cannot_load_or_that_are_no_dict_are_set_aside(tmp_path, caplog):
+    cache = Cache(tmp_path)
+    cache.save("scores", {"v": 1}, entry(1.0))
+    path = cache.path("scores", {"v": 1})
+    write_entry(path, [1, 2], {"v": 1})  # a list, written with its hash
+    not_a_zip = cache.path("scores", {"v": 2})
+    not_a_zip.write_bytes(b"not a torch file")
+    sidecar = {
+        "key": not_a_zip.stem,
+        "bytes": 16,
+        "sha256": hashlib.sha256(b"not a torch file").hexdigest(),
+    }
+    not_a_zip.with_suffix(".json").write_text(json.dumps(sidecar))
+    caplog.set_level(logging.WARNING)
+    assert cache.load("scores", {"v": 1}) is None and cache.load("scores", {"v": 2}) is None
+    holds_list, unloadable = cache_lines(caplog)
+    assert f"scores entry {path} holds a list, not a dict" in holds_list
+    assert f"scores entry {not_a_zip} cannot be loaded (" in unloadable
+    assert "\n" not in unloadable and len(unloadable) < 600
 
 
 def test_a_bad_entry_quarantined_twice_keeps_both_copies(two_entries):

@@ -82,7 +82,7 @@ def read_entry(path: Path) -> dict:
         except MemoryError:
             raise
         except Exception as error:  # the bytes are intact, but this torch cannot read them
-            raise DamagedEntry(f"cannot be loaded ({type(error).__name__}: {error})") from None
+            raise DamagedEntry(f"cannot be loaded ({one_line(error)})") from None
     if not isinstance(obj, dict):
         raise DamagedEntry(f"holds a {type(obj).__name__}, not a dict")
     return obj
@@ -95,12 +95,21 @@ def read_sidecar(path: Path) -> dict:
     except FileNotFoundError:
         raise DamagedEntry(f"has no sidecar {sidecar.name} with its hash") from None
     except (OSError, ValueError) as error:
-        raise DamagedEntry(f"has an unreadable sidecar {sidecar.name} ({error})") from None
+        raise DamagedEntry(
+            f"has an unreadable sidecar {sidecar.name} ({one_line(error)})"
+        ) from None
     if not isinstance(record, dict) or not {"key", "bytes", "sha256"} <= record.keys():
         raise DamagedEntry(f"has a sidecar {sidecar.name} without its key, size and hash")
     if record["key"] != path.stem:
         raise DamagedEntry(f"has the sidecar of entry {record['key']}: files of another entry")
     return record
+
+
+def one_line(error: Exception, limit: int = 200) -> str:
+    """The error in one short line: the problem goes in one log line (torch's weights_only
+    errors run to many lines)."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def size_problem(size: int, written: int) -> str:
