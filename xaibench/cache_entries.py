@@ -3,7 +3,7 @@
 An entry is two files: `<key>.pt`, the object as torch.save wrote it (a plain file that
 `torch.load` reads), and its sidecar `<key>.json`, which holds the entry's key, the size and
 sha256 of the .pt's bytes, and the spec it was computed from (for people). Both are renamed
-into place whole, the sidecar first, so a .pt in place always has the sidecar written with it.
+into place whole, the sidecar first, so a .pt is never in place without a hash to check it.
 
 A read checks, before loading a byte into torch: the .pt is a regular file, the sidecar names
 this entry (not another entry's pair copied over it), and the size and sha256 match. Whatever
@@ -52,7 +52,8 @@ def write_entry(path: Path, obj: dict, spec: dict) -> None:
                 "spec": spec,
             }
         # Before the .pt's rename: a process killed in between leaves a sidecar without its
-        # .pt (an absent entry), never a .pt without the hash that checks it.
+        # .pt (an absent entry) or beside the .pt it replaces (which then fails the check and
+        # is recomputed), never a .pt without the hash that checks it.
         text = json.dumps(record, indent=2, sort_keys=True, default=str)
         atomic_write_text(sidecar_of(path), text)
 

@@ -90,8 +90,8 @@ class Stages:
         return None
 
     def cached(self, kind: str, spec: dict, compute: Callable[[], Any], record: dict) -> Any:
-        """The cache entry `spec` of `kind` if reuse allows and it exists, else `compute()`,
-        saved for the next run."""
+        """The cache entry `spec` of `kind` if reuse allows and it is there intact (the cache
+        sets a damaged one aside), else `compute()`, saved for the next run."""
         found = self.cache.load(kind, spec) if self.reuse else None
         if found is not None:
             record["cached"] = True
