@@ -308,6 +308,10 @@ def damaged_run(clean, tmp_path, kind: str, fault: str, *overrides: str):
 def assert_same_numbers(result, expected) -> None:
     pd.testing.assert_frame_equal(result.scores, expected.scores)
     pd.testing.assert_frame_equal(result.curves, expected.curves)
+    # the maps too: a run's scores can come from the cache while its maps do not
+    assert result.attributions.keys() == expected.attributions.keys()
+    for method, maps in expected.attributions.items():
+        assert torch.equal(result.attributions[method], maps), method
     assert result.meta["model"]["test_accuracy"] == expected.meta["model"]["test_accuracy"]
     assert result.meta["errors"] == []
 
@@ -369,3 +373,15 @@ def test_a_model_reports_only_the_accuracy_measured_on_the_weights_it_uses(tampe
     assert not again.cached and quarantined(path) == [".json", ".pt"]
     assert again.test_accuracy == accuracy(again.model, data.x_test, data.y_test)
     assert again.test_accuracy == first.test_accuracy
+
+
+def test_a_metric_added_after_an_attribution_was_damaged_scores_the_right_maps(clean, tmp_path):
+    """The campaign's case: a corrupted attribution entry, then a new metric in the run; the
+    new metric was computed on the corrupted maps."""
+    _, cache, _ = clean
+    added = "metric=[deletion,insertion,sensitivity_n,sparseness]"
+    result, _ = damaged_run(clean, tmp_path, "attributions", "flipped bytes", added)
+    shutil.copytree(cache, tmp_path / "intact", ignore=shutil.ignore_patterns("*.lock"))
+    expected = run(compose_config(*RUN, f"cache_dir={tmp_path / 'intact'}", added))
+    assert_same_numbers(result, expected)
+    assert (result.scores["metric"] == "sparseness").sum() == 5 * 16
