@@ -74,7 +74,8 @@ def postprocess(
         method: The registered method whose maps are processed: any name from
             `python -m xaibench.catalog methods`, wrappers included; integrated gradients by
             default.
-        params: That method's settings as a dict (e.g. `{"steps": 128}`); checked when it runs.
+        params: That method's settings as a dict (e.g. `{"steps": 128}`); checked with the
+            other settings, before any work.
         transform: `none`, `abs` (default: $|a|$, the size of an effect whatever its
             direction), `positive` ($\max(a, 0)$, evidence for the target) or `negative`
             ($\max(-a, 0)$, evidence against it, as a non-negative map).

@@ -78,7 +78,7 @@ def smooth(
         method: The registered method to smooth: any name from
             `python -m xaibench.catalog methods`, wrappers included.
         params: That method's settings as a dict (e.g. `{"layer": "features.9"}` for
-            `gradcam`); checked when it runs.
+            `gradcam`); checked with the other settings, before any work.
         noisy_copies: Noisy copies per sample (formerly `samples`), 50 by default: the paper
             sees diminishing returns beyond about 50.
         noise: The noise's standard deviation as a fraction of each sample's value range;
