@@ -138,7 +138,7 @@ NOUNS: dict[Any, tuple[str, str]] = {
 
 
 def describe(hint: Any, constraint: Constraint | None = None, plural: bool = False) -> str:
-    """What `hint` allows, in words: "an integer >= 1", "one of zero, mean, blur, uniform",
+    """What `hint` allows, in words: "an integer >= 1", "one of blur, mean, uniform, zero",
     "a number in (0, 1) or a list of numbers in (0, 1)", "a string or null"."""
     if get_origin(hint) is Annotated:
         base, constraint = get_args(hint)[:2]
