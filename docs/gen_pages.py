@@ -143,16 +143,17 @@ def ordered(kind: str, registry) -> list:
 
 
 def settings_rows(kind: str, info) -> list[list[str]]:
+    from xaibench.constraints import describe
     from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
 
-    doc, defaults = info.doc, info.defaults()
+    doc, defaults, types = info.doc, info.defaults(), info.setting_types()
     params = getattr(doc, "params", {}) or {}
     shared = REEXPLAIN_SETTINGS if kind == "metric" and getattr(info, "reexplains", False) else {}
     rows = []
     for name in info.settings():
         default = f"`{yaml_value(defaults[name])}`" if name in defaults else "(required)"
         meaning = params.get(name) or (shared[name][1] if name in shared else "")
-        rows.append([f"`{name}`", default, cell(meaning) or "—"])
+        rows.append([f"`{name}`", default, cell(describe(types[name])), cell(meaning) or "—"])
     return rows
 
 
@@ -223,7 +224,7 @@ def entry_page(kind: str, info) -> str:
     rows = settings_rows(kind, info)
     out += ["## Settings", ""]
     if rows:
-        out += [table(["setting", "default", "meaning"], rows), ""]
+        out += [table(["setting", "default", "valid", "meaning"], rows), ""]
         run_params = [f"`{p}`" for p in RUN_PARAMS if p in info.settings()]
         if run_params:
             out += [

@@ -81,6 +81,24 @@ class TinyNet(nn.Module):
         return self.head(self.relu(self.conv(x)))
 
 
+class WrongOutputNet(TinyNet):
+    """TinyNet returning what methods and metrics cannot read, as `output` says: `tuple`
+    (logits, features), `dict` ({"logits": ...}) or `softmax` (probabilities). Importable as
+    tests.helpers.WrongOutputNet (`model=custom`)."""
+
+    def __init__(self, num_classes: int, input_shape: tuple[int, int], output: str = "tuple"):
+        super().__init__(num_classes, input_shape)
+        self.output = output
+
+    def forward(self, x: torch.Tensor):
+        logits = super().forward(x)
+        if self.output == "tuple":
+            return logits, x
+        if self.output == "dict":
+            return {"logits": logits}
+        return logits.softmax(dim=1)
+
+
 def target_logit(model, x, target):
     """Each sample's logit of its own target class."""
     return model(x).gather(1, target[:, None]).squeeze(1)

@@ -1,7 +1,10 @@
-"""`python -m xaibench [overrides]`: check config names, then hand over to Hydra.
+"""`python -m xaibench [overrides]`: check the config, then hand over to Hydra.
 
 Hydra reports an unknown config option in several lines with a search path; users get one
-line naming the bad value and the valid ones instead, before anything runs.
+line naming the bad value and the valid ones instead, before anything runs. Then the config
+the overrides compose is checked as a run reads it (`settings.read_settings`: every setting's
+type and range), each value of a sweep included, so a bad setting fails with exit code 2
+before Hydra creates a run folder.
 """
 
 from __future__ import annotations
@@ -57,8 +60,54 @@ def _flatten(values: list) -> list:
     return flat
 
 
+def invalid_settings(args: list[str]) -> XaibenchError | None:
+    """The first setting that a run would refuse in the config these overrides compose (in a
+    multirun, with every value of every sweep), else None. Hydra's own flags (`--cfg`,
+    `--config-dir`, ...) and errors, and configs that compose only in a run, are left to
+    Hydra and to the run, which checks the same again."""
+    multirun = any(arg in ("-m", "--multirun") for arg in args)
+    overrides = [arg for arg in args if arg not in ("-m", "--multirun")]
+    if any(arg.startswith("-") for arg in overrides):
+        return None
+    from hydra import compose, initialize_config_dir
+
+    from xaibench.settings import CONF_DIR, read_settings
+
+    try:
+        variants = sweep_variants(overrides) if multirun else [overrides]
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            configs = [compose("config", overrides=variant) for variant in variants]
+        for cfg in configs:
+            read_settings(cfg)
+    except XaibenchError as error:
+        return error
+    except Exception:  # Hydra's errors and anything else: the run reports them
+        return None
+    return None
+
+
+def sweep_variants(overrides: list[str]) -> list[list[str]]:
+    """The override lists of a multirun's values, one sweep varied at a time (the others at
+    their first value): every value is checked once, not every combination."""
+    parser = OverridesParser.create()
+    options = []
+    for arg in overrides:
+        (override,) = parser.parse_overrides([arg])
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            options.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            options.append([arg])
+    first = [values[0] for values in options]
+    variants = [first]
+    for i, values in enumerate(options):
+        variants += [[*first[:i], value, *first[i + 1 :]] for value in values[1:]]
+    return variants
+
+
 def cli() -> None:
-    problem = unknown_choice(sys.argv[1:])
+    args = sys.argv[1:]
+    problem = unknown_choice(args) or invalid_settings(args)
     if problem is not None:
         print(f"xaibench: error: {problem}", file=sys.stderr)
         sys.exit(2)

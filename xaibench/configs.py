@@ -1,6 +1,7 @@
 """The config files of methods and metrics (conf/method/NAME.yaml, conf/metric/NAME.yaml),
 generated from the registry: every setting with its Python default and, above it, the text of
-its docstring's Args entry. Edit the docstring, then run
+its docstring's Args entry and its valid values (from its annotation, see constraints.py). Edit
+the docstring or the annotation, then run
 
     python -m xaibench.catalog --write-configs
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from xaibench.constraints import describe
 from xaibench.methods import METHODS, MethodInfo
 from xaibench.metrics import METRICS, MetricInfo
 from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
@@ -66,7 +68,7 @@ def config_text(kind: str, info: MethodInfo | MetricInfo) -> str:
         f"Generated from the docstring of {source} by `python -m xaibench.catalog "
         "--write-configs`: edit the docstring, not this file."
     )
-    defaults = info.defaults()
+    defaults, types = info.defaults(), info.setting_types()
     parameters = inspect.signature(
         info.score_many if isinstance(info, MetricInfo) else info.fn
     ).parameters
@@ -74,7 +76,7 @@ def config_text(kind: str, info: MethodInfo | MetricInfo) -> str:
         if name in SET_BY_RUN and isinstance(info, MetricInfo) and info.reexplains:
             continue
         text = doc.params.get(name) or REEXPLAIN_SETTINGS.get(name, (None, ""))[1]
-        lines += ["", *comment(text)]
+        lines += ["", *comment(text), *comment(f"Valid: {describe(types[name])}.")]
         value = config_value(name, defaults.get(name), str(parameters[name].annotation))
         if name in RUN_PARAMS:  # an interpolation, written unquoted as Hydra configs do
             lines.append(f"{name}: {value}")

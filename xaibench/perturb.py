@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xaibench.constraints import OneOf
 from xaibench.registry import Registry, XaibenchError, check_choice
 
 # What a perturbation metric reads off the model for the target class: the softmax
 # probability, the raw logit, or whether the class is still the arg max (1.0 or 0.0: averaged
 # over samples this is ROAD's accuracy).
 OUTPUTS = ("probability", "logit", "correct")
+Output = Annotated[str, OneOf(OUTPUTS)]
 
 
 def num_positions(inputs: Tensor) -> int:
@@ -97,6 +100,7 @@ def where_grid(mask: Tensor, replacement: Tensor, inputs: Tensor) -> Tensor:
 # Baselines: what a removed position is replaced with. Each maps (inputs, seed) to a tensor
 # of the same shape, sample by sample, so a sample's baseline never depends on its batch.
 BASELINES: Registry[Callable[..., Tensor]] = Registry("baseline")
+Baseline = Annotated[str, OneOf(BASELINES)]  # the setting that names one
 
 
 def make_baseline(name: str, inputs: Tensor, seed: int = 0) -> Tensor:

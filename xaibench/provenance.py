@@ -30,20 +30,12 @@ def resolve_device(name: str) -> torch.device:
         raise XaibenchError(
             f"device={name!r} but CUDA is not available here; use device=auto or cpu"
         )
-    return device
-
-
-def check_threads(threads: object) -> int | None:
-    """`threads: null` keeps PyTorch's default (one intra-op thread per core); else a positive
-    int. Checked only: `cpu_threads` applies it."""
-    if threads is None:
-        return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if device.index is not None and device.index >= torch.cuda.device_count():
         raise XaibenchError(
-            f"threads={threads!r} must be a positive number of threads, or null for PyTorch's "
-            "default (one per core)"
+            f"device={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s), "
+            "numbered from 0"
         )
-    return threads
+    return device
 
 
 @contextmanager

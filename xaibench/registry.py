@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Collection, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
 from xaibench import docstrings
+from xaibench.constraints import allows, describe
 from xaibench.renames import renamed_message
 
 T = TypeVar("T")
@@ -144,6 +146,31 @@ def check_params(
         raise UnknownNameError("parameter", key, accepted, where=f" for {kind} {name!r}")
 
 
+@functools.cache
+def type_hints(fn: Callable | type) -> dict[str, Any]:
+    """The annotations of `fn` (a function, a `functools.partial` of one, or a dataclass) as
+    objects, `Annotated` constraints kept: the types and ranges of its settings."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return typing.get_type_hints(inspect.unwrap(fn), include_extras=True)
+
+
+def check_values(params: dict, types: dict[str, Any], owner: str = "") -> None:
+    """One line for the first value of `params` that its annotation in `types` does not allow,
+    naming the setting (after `owner`, e.g. "method 'rise': "), the value and what is valid."""
+    for name, value in params.items():
+        if name in types and not allows(types[name], value):
+            raise XaibenchError(f"{owner}{name}={shown(value)} must be {describe(types[name])}")
+
+
+def shown(value: object) -> str:
+    """`value` as a message shows it: its repr if short and plain, else its type."""
+    if isinstance(value, bool | int | float | str | list | tuple | dict | None):
+        text = repr(value)
+        return text if len(text) <= 80 else f"{text[:77]}..."
+    return f"a {type(value).__name__}"
+
+
 def variant(
     base: Callable,
     name: str,
@@ -243,6 +270,19 @@ class Registered:
         """The default of every setting that has one, by name."""
         return default_params(self.calling, self.DATA)
 
+    def annotations(self) -> dict[str, Any]:
+        """The annotations of the function(s) whose parameters are the settings."""
+        return type_hints(self.fn)
+
+    def setting_types(self) -> dict[str, Any]:
+        """The annotation of every setting, by name (`Any` where there is none): its type and
+        valid range (see xaibench/constraints.py)."""
+        hints = self.annotations()
+        return {name: hints.get(name, Any) for name in self.settings()}
+
     def check(self, params: dict, label: str | None = None) -> None:
-        """One clear line for a setting this entry does not take."""
-        check_params(self.calling, params, self.KIND, label or self.name, self.DATA, self.renamed)
+        """One clear line for a setting this entry does not take, or a value outside the
+        setting's type and range."""
+        name = label or self.name
+        check_params(self.calling, params, self.KIND, name, self.DATA, self.renamed)
+        check_values(params, self.setting_types(), f"{self.KIND} {name!r}: ")

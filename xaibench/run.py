@@ -24,8 +24,14 @@ from xaibench.report.run_summary import failed_what, summary_text, weak_model_wa
 from xaibench.report.summary import summary_and_control
 from xaibench.result import RunResult
 from xaibench.run_tables import as_json, run_tables
-from xaibench.runfolder import completed_run, relative, write_run
-from xaibench.samples import Samples, explained_subset, run_context, select_samples
+from xaibench.runfolder import completed_run, discard_unstarted, relative, write_run
+from xaibench.samples import (
+    Samples,
+    check_sample_count,
+    explained_subset,
+    run_context,
+    select_samples,
+)
 from xaibench.scoring import CacheKeys, explain_all, score_all
 from xaibench.settings import CONF_DIR, Settings, read_settings
 from xaibench.stages import Stages
@@ -44,6 +50,7 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         data, data_spec, data_cached = stages.run(
             "data", lambda record: load_data(settings, record)
         )
+        check_sample_count(settings.samples, data)
         trained = stages.run("model", lambda record: load_model(settings, data, data_spec, record))
         samples = select_samples(trained.model, data, settings.samples, settings.target,
                                  settings.device, settings.batch_size)  # fmt: skip
@@ -157,6 +164,7 @@ def main(cfg: DictConfig) -> None:
         result = run(cfg, run_id=relative(folder), overrides=list(hydra_cfg.overrides.task))
     except XaibenchError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
+        discard_unstarted(folder)
         sys.exit(2)
     write_run(folder, result)
     print(summary_text(result.meta, result.summary))

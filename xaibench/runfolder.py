@@ -4,6 +4,7 @@ finished run from an interrupted one, and refuse to mix the results of two confi
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -78,6 +79,17 @@ def completed_run(folder: Path, cfg: DictConfig) -> bool:
             "with hydra.run.dir=... (or hydra.sweep.dir=... for a sweep)"
         )
     return True
+
+
+def discard_unstarted(folder: Path) -> None:
+    """Remove `folder` if it holds nothing but what Hydra writes when a run starts (its copy
+    of the config in .hydra/ and an empty log): a run refused before any result (a dataset or
+    model it cannot use) leaves no folder behind. Anything else in it is kept."""
+    log = folder / "xaibench.log"
+    if not folder.is_dir() or (log.exists() and log.stat().st_size > 0):
+        return
+    if {path.name for path in folder.iterdir()} <= {".hydra", "xaibench.log"}:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def result_settings(config: dict) -> dict:

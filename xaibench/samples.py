@@ -8,6 +8,7 @@ import torch
 
 from xaibench.data import Dataset
 from xaibench.models import predict_classes
+from xaibench.registry import XaibenchError
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,15 @@ class Samples:
     labels: torch.Tensor
     predicted: torch.Tensor
     targets: torch.Tensor  # the class explained and scored for each sample
+
+
+def check_sample_count(count: int, data: Dataset) -> None:
+    """A run explains the first `count` test inputs: the test split must hold that many."""
+    if count > len(data.x_test):
+        raise XaibenchError(
+            f"samples={count} is more than the {len(data.x_test)} test inputs of dataset "
+            f"{data.name}; choose samples <= {len(data.x_test)}"
+        )
 
 
 def select_samples(

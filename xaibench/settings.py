@@ -9,26 +9,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from xaibench.cache import Cache
 from xaibench.checks import TARGET_MODES
+from xaibench.constraints import Count, Matches, OneOf, Range, Seed
 from xaibench.data import check_dataset_params
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS, MetricInfo
 from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
-from xaibench.models import MODEL_DATA, MODELS, ModelSpec
-from xaibench.provenance import check_threads, resolve_device
-from xaibench.registry import RUN_PARAMS, XaibenchError, check_choice, check_params
+from xaibench.models import ModelSpec, check_model_params, train_config
+from xaibench.provenance import resolve_device
+from xaibench.registry import RUN_PARAMS, XaibenchError, check_values
 
 # The configs shipped with xaibench (Hydra's primary config is config.yaml).
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
-# The keys of `model` that are not architecture params: `checkpoint` loads local weights
-# instead of training.
-MODEL_KEYS = ("name", "train", "seed", "checkpoint")
+# The run's own settings (config.yaml), with their types and ranges (see constraints.py).
+RUN_SETTINGS: dict[str, Any] = {
+    "name": str,
+    "seed": Seed,
+    "device": Annotated[str, Matches(r"auto|cpu|cuda(:\d+)?", "one of auto, cpu, cuda, cuda:N")],
+    "threads": Annotated[int | None, Range(low=1)],  # None keeps PyTorch's default
+    "samples": Count,
+    "target": Annotated[str, OneOf(TARGET_MODES)],
+    "batch_size": Count,
+    "cache_dir": str,
+    "progress": bool,
+    "reuse": bool,
+    "min_accuracy": Annotated[float, Range(0, 1)],
+    "sweep_report": bool,
+}
+
+# The keys of `model` that are not architecture params (`checkpoint` loads local weights
+# instead of training; `train` holds TrainConfig's fields), with their types.
+MODEL_KEYS: dict[str, Any] = {
+    "name": str,
+    "train": dict | None,
+    "seed": Seed,
+    "checkpoint": str | None,
+}
 
 # A method or metric entry may run a registered function under another label, so that one run
 # can hold two variants, e.g. `method.gradcam_relu: {uses: gradcam, layer: features.9}`.
@@ -77,10 +100,8 @@ def read_settings(cfg: DictConfig) -> Settings:
     """Check a composed config and return it as `Settings` (see the module docstring)."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
-    check_choice("target", plain["target"], TARGET_MODES)
-    if int(plain["samples"]) < 1:
-        raise XaibenchError(f"samples={plain['samples']} must be at least 1")
-    run_values = {"seed": int(plain["seed"]), "batch_size": int(plain["batch_size"])}
+    check_values(plain, RUN_SETTINGS)
+    run_values = {"seed": plain["seed"], "batch_size": plain["batch_size"]}
     methods = read_entries(plain.get("method") or {}, "method", run_values)
     metrics = read_entries(plain.get("metric") or {}, "metric", run_values)
     if not methods or not metrics:
@@ -92,13 +113,13 @@ def read_settings(cfg: DictConfig) -> Settings:
         name=plain["name"],
         seed=run_values["seed"],
         device=resolve_device(plain["device"]),
-        threads=check_threads(plain.get("threads")),
-        samples=int(plain["samples"]),
+        threads=plain.get("threads"),
+        samples=plain["samples"],
         target=plain["target"],
         batch_size=run_values["batch_size"],
-        progress=bool(plain["progress"]),
-        reuse=bool(plain["reuse"]),
-        min_accuracy=float(plain["min_accuracy"]),
+        progress=plain["progress"],
+        reuse=plain["reuse"],
+        min_accuracy=plain["min_accuracy"],
         cache=Cache(plain["cache_dir"]),
         dataset=dataset_name,
         dataset_params=dataset,
@@ -109,15 +130,18 @@ def read_settings(cfg: DictConfig) -> Settings:
 
 
 def read_model(model: dict, run_seed: int) -> ModelSpec:
-    """The model section of a config, its architecture parameters checked."""
+    """The model section of a config, its architecture and training settings checked."""
     name = model["name"]
+    check_values(model, MODEL_KEYS, "model.")
     params = {k: v for k, v in model.items() if k not in MODEL_KEYS}
-    check_params(MODELS[name].build, params, "model", name, MODEL_DATA)
+    check_model_params(name, params)
+    train = model.get("train") or {}
+    train_config(train)
     return ModelSpec(
         name=name,
         params=params,
-        train=model.get("train") or {},
-        seed=int(model.get("seed", run_seed)),
+        train=train,
+        seed=model.get("seed", run_seed),
         checkpoint=model.get("checkpoint"),
     )
 

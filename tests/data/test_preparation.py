@@ -66,10 +66,12 @@ def test_no_normalisation_leaves_float_inputs_untouched():
     [
         (
             {"normalise": "minmax"},
-            "unknown normalisation 'minmax'; valid normalisations: none, standard",
+            "dataset 'toy_counter': normalise='minmax' must be one of none, standard",
         ),
-        ({"train_limit": 0}, "train_limit=0 must be a positive integer or null"),
-        ({"test_limit": 2.5}, "test_limit=2.5 must be a positive integer or null"),
+        ({"train_limit": 0},
+         "dataset 'toy_counter': train_limit=0 must be an integer >= 1 or null"),
+        ({"test_limit": 2.5},
+         "dataset 'toy_counter': test_limit=2.5 must be an integer >= 1 or null"),
         ({"nosuch": 1}, "unknown parameter 'nosuch' for dataset 'toy_counter'; valid parameters: "
                         "count, normalise, train_limit, test_limit"),
     ],
@@ -90,8 +92,9 @@ def counted_dataset(monkeypatch):
     def toy_counter(count: int = 6) -> dict:
         builds.append(count)
         x = torch.arange(count * 2, dtype=torch.float32).view(count, 1, 2)
-        return {"x_train": x, "y_train": torch.zeros(count).long(), "x_test": x[:3],
-                "y_test": torch.zeros(3).long(), "num_classes": 1}  # fmt: skip
+        y = torch.arange(count) % 2
+        return {"x_train": x, "y_train": y, "x_test": x[:3], "y_test": y[:3],
+                "num_classes": 2}  # fmt: skip
 
     return builds
 

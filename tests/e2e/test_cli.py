@@ -112,8 +112,8 @@ def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run)
         ("dataset=mnist2d", "unknown dataset 'mnist2d'; valid datasets: cifar10, digits,"),
         ("model=vgg", "unknown model 'vgg'; valid models: cnn2d, custom, mnist1d_cnn,"),
         ("+method.saliency.sign=1", "unknown parameter 'sign' for method 'saliency'"),
-        ("target=true_class", "unknown target 'true_class'; valid targets: predicted, label"),
-        ("threads=0", "threads=0 must be a positive number of threads, or null"),
+        ("target=true_class", "target='true_class' must be one of predicted, label"),
+        ("threads=0", "threads=0 must be an integer >= 1 or null"),
         (
             "method.smoothgrad.samples=4",
             "method 'smoothgrad': parameter 'samples' is now called 'noisy_copies'",

@@ -238,7 +238,7 @@ def test_epsilon_plus_matches_the_rules_written_out(signals):
 
 
 def test_lrp_rejects_an_unknown_rule(cnn1d, signals):
-    with pytest.raises(XaibenchError, match="unknown LRP rule 'z'; valid rules: epsilon,"):
+    with pytest.raises(XaibenchError, match="rule='z' must be one of epsilon, epsilon_plus,"):
         xaibench.explain(cnn1d, signals, 0, "lrp", rule="z")
 
 

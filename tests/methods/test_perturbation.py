@@ -71,5 +71,5 @@ def test_rise_masks_are_smooth_random_grids_kept_with_probability_p(shape):
 
 
 def test_rise_rejects_impossible_settings(cnn1d, signals):
-    with pytest.raises(XaibenchError, match="rise needs 0 < p <= 1"):
+    with pytest.raises(XaibenchError, match=r"p=0 must be a number in \(0, 1\]"):
         xaibench.explain(cnn1d, signals, 0, "rise", p=0)

@@ -165,11 +165,17 @@ def test_steps_beyond_the_number_of_positions_are_refused(cnn1d, signals):
     assert "steps=17" in _message(excinfo) and "16" in _message(excinfo)
 
 
-@pytest.mark.parametrize("n", [16, 0, 1.5, [2, 40]])
+@pytest.mark.parametrize("n", [16, 1.5, [2, 40]])
 def test_invalid_subset_sizes_are_refused(n, cnn1d, signals):
     with pytest.raises(xaibench.XaibenchError) as excinfo:
         xaibench.evaluate(cnn1d, signals, 0, signals, "sensitivity_n", n=n)
     assert "1..15" in _message(excinfo)
+
+
+def test_a_subset_size_of_zero_is_refused_before_the_input_is_known(cnn1d, signals):
+    with pytest.raises(xaibench.XaibenchError) as excinfo:
+        xaibench.evaluate(cnn1d, signals, 0, signals, "sensitivity_n", n=0)
+    assert "n=0 must be a number > 0" in _message(excinfo)
 
 
 @pytest.mark.parametrize("target", [3, -1, [0, 1, 2, 3, 0, 1]])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from xaibench.cache import Cache
+from xaibench.checks import count_nonfinite
 from xaibench.data import digits, mnist1d, shapes, vision  # noqa: F401  (register the datasets)
 from xaibench.data.preparation import PREPARATION_KEYS, Preparation, prepare, split_preparation
 from xaibench.data.registry import DATASETS, Dataset, DatasetInfo, register_dataset
-from xaibench.registry import check_params, default_params
+from xaibench.registry import XaibenchError, check_params, check_values, default_params, type_hints
 from xaibench.renames import DATASETS as RENAMED
 
 __all__ = [
@@ -23,11 +24,14 @@ __all__ = [
 
 def check_dataset_params(name: str, params: dict) -> tuple[Preparation, dict]:
     """(the generic settings, the generator's own parameters) of a dataset config; rejects
-    unknown names and settings before any work starts."""
+    unknown names and settings, and values outside their type and range, before any work
+    starts."""
     info = DATASETS[name]
-    preparation, own = split_preparation(params, info.normalise)
-    check_params(info.build, own, "dataset", name, (), RENAMED, also=PREPARATION_KEYS)
-    return preparation, own
+    check_params(info.build, params, "dataset", name, (), RENAMED, also=PREPARATION_KEYS)
+    check_values(
+        params, {**type_hints(info.build), **type_hints(Preparation)}, f"dataset {name!r}: "
+    )
+    return split_preparation(params, info.normalise)
 
 
 def load_dataset(name: str, params: dict, cache: Cache) -> tuple[Dataset, dict, bool]:
@@ -47,4 +51,27 @@ def load_dataset(name: str, params: dict, cache: Cache) -> tuple[Dataset, dict, 
         raw_spec["files"] = info.fingerprint(**own)
     tensors, cached = cache.load_or_build("datasets", raw_spec, lambda: info.build(**own))
     data = prepare(Dataset(name=name, **tensors), preparation)
+    check_data(data)
     return data, {**raw_spec, **vars(preparation)}, cached
+
+
+def check_data(data: Dataset) -> None:
+    """One line if the prepared data cannot be explained: a split without inputs, fewer than
+    two classes, or inputs holding NaN or infinite values."""
+    if data.num_classes < 2:
+        raise XaibenchError(
+            f"dataset {data.name} has {data.num_classes} class(es); explaining a class takes two "
+            "at least"
+        )
+    for split, inputs in (("training", data.x_train), ("test", data.x_test)):
+        if len(inputs) == 0:
+            raise XaibenchError(
+                f"dataset {data.name} has no {split} inputs with these settings; check the "
+                "split settings (train_split, test_fraction, ...) and the limits"
+            )
+        bad = count_nonfinite(inputs)
+        if bad:
+            raise XaibenchError(
+                f"dataset {data.name}: {bad} of {len(inputs)} {split} inputs hold NaN or "
+                "infinite values"
+            )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from xaibench.constraints import Seed
 from xaibench.data.registry import register_dataset
-from xaibench.data.splits import stratified_split
+from xaibench.data.splits import TestFraction, stratified_split
 
 
 @register_dataset(
@@ -15,7 +16,7 @@ from xaibench.data.splits import stratified_split
     citation="Alpaydin, Kaynak. Optical Recognition of Handwritten Digits. UCI Machine "
     "Learning Repository, 1998",
 )
-def digits(test_fraction: float = 0.25, split_seed: int = 0) -> dict:
+def digits(test_fraction: TestFraction = 0.25, split_seed: Seed = 0) -> dict:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

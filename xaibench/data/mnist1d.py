@@ -13,11 +13,14 @@ from __future__ import annotations
 import random
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Annotated
 
 import numpy as np
 import torch
 
+from xaibench.constraints import Count, NonNegative, Range, Seed
 from xaibench.data.registry import register_dataset
+from xaibench.registry import XaibenchError
 
 # The package adds this to the template before padding, so template values are never zero
 # and `x != 0` tells template positions from padding (mnist1d.transform.transform's `eps`).
@@ -107,19 +110,21 @@ def global_random_state_restored():
     normalise="none",  # the generator already standardises (mean and std over all signals)
 )
 def mnist1d(
-    num_samples: int = 5000,
-    train_split: float = 0.8,
-    seed: int = 42,
-    template_len: int = 12,
-    padding: tuple[int, int] = (36, 60),
-    scale_coeff: float = 0.4,
-    max_translation: int = 48,
-    corr_noise_scale: float = 0.25,
-    iid_noise_scale: float = 0.02,
-    shear_scale: float = 0.75,
+    num_samples: Annotated[int, Range(low=10)] = 5000,  # split evenly over the 10 classes
+    train_split: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 0.8,
+    seed: Seed = 42,
+    template_len: Count = 12,
+    padding: Annotated[tuple[int, int], Range(low=0)] = (36, 60),
+    scale_coeff: NonNegative = 0.4,
+    max_translation: Count = 48,
+    corr_noise_scale: NonNegative = 0.25,
+    iid_noise_scale: NonNegative = 0.02,
+    shear_scale: NonNegative = 0.75,
     shuffle_seq: bool = False,
-    final_seq_length: int = 40,
+    final_seq_length: Count = 40,
 ) -> dict:
+    if padding[0] > padding[1]:
+        raise XaibenchError(f"mnist1d: padding={list(padding)} must be [min, max]")
     args = SimpleNamespace(
         num_samples=num_samples, train_split=train_split, seed=seed, template_len=template_len,
         padding=list(padding), scale_coeff=scale_coeff, max_translation=max_translation,

@@ -8,11 +8,14 @@ what a model is trained on, so they belong to the dataset spec that keys trained
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Annotated
 
 import torch
 
+from xaibench.constraints import OneOf, Range
 from xaibench.data.registry import NORMALISATIONS, Dataset
-from xaibench.registry import XaibenchError, check_choice
+
+Limit = Annotated[int | None, Range(low=1)]
 
 
 @dataclass(frozen=True)
@@ -23,16 +26,9 @@ class Preparation:
     train_limit  use only the first N training inputs (None: all).
     test_limit   use only the first N test inputs (None: all)."""
 
-    normalise: str = "standard"
-    train_limit: int | None = None
-    test_limit: int | None = None
-
-    def __post_init__(self) -> None:
-        check_choice("normalisation", self.normalise, NORMALISATIONS)
-        for name in ("train_limit", "test_limit"):
-            limit = getattr(self, name)
-            if limit is not None and (not isinstance(limit, int) or limit < 1):
-                raise XaibenchError(f"{name}={limit!r} must be a positive integer or null")
+    normalise: Annotated[str, OneOf(NORMALISATIONS)] = "standard"
+    train_limit: Limit = None
+    test_limit: Limit = None
 
 
 PREPARATION_KEYS = tuple(Preparation.__dataclass_fields__)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
+from xaibench.constraints import Count, NonNegative, Range, Seed
 from xaibench.data.registry import register_dataset
+from xaibench.registry import XaibenchError
 
 CLASSES = ("circle", "square", "triangle", "cross")
 # Object scales relative to the drawn radius, so every shape covers about the area of the
@@ -197,15 +199,18 @@ def split_seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequen
     "Arras et al. 2022, CLEVR-XAI)",
 )
 def shapes(
-    num_train: int = 4000,
-    num_test: int = 1000,
-    size: int = 64,
-    object_size: tuple[float, float] = (0.1, 0.2),
-    distractors: int = 6,
-    texture: float = 0.08,
-    noise: float = 0.02,
-    seed: int = 0,
+    num_train: Count = 4000,
+    num_test: Count = 1000,
+    size: Annotated[int, Range(low=8)] = 64,  # objects of a few pixels at least
+    # The radius as a fraction of the side: (min, max), the object inside the image.
+    object_size: Annotated[tuple[float, float], Range(0, 0.3, low_open=True)] = (0.1, 0.2),
+    distractors: Annotated[int, Range(low=0)] = 6,
+    texture: NonNegative = 0.08,
+    noise: NonNegative = 0.02,
+    seed: Seed = 0,
 ) -> dict:
+    if object_size[0] > object_size[1]:
+        raise XaibenchError(f"shapes: object_size={list(object_size)} must be [min, max]")
     difficulty: dict[str, Any] = {
         "object_size": tuple(object_size),
         "distractors": distractors,

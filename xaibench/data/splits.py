@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 from torch import Tensor
+
+from xaibench.constraints import Range
+from xaibench.registry import XaibenchError
+
+TestFraction = Annotated[float, Range(0, 1, low_open=True, high_open=True)]
 
 
 def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -14,7 +21,13 @@ def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[T
     from sklearn.model_selection import train_test_split  # imported on use: it takes a second
 
     index = np.arange(len(labels))
-    train, test = train_test_split(
-        index, test_size=test_fraction, random_state=seed, stratify=labels.numpy()
-    )
+    try:
+        train, test = train_test_split(
+            index, test_size=test_fraction, random_state=seed, stratify=labels.numpy()
+        )
+    except ValueError as error:  # e.g. fewer test samples than classes
+        raise XaibenchError(
+            f"test_fraction={test_fraction} cannot split {len(labels)} samples keeping every "
+            f"class in both splits ({str(error).splitlines()[0]})"
+        ) from None
     return torch.from_numpy(train), torch.from_numpy(test)

@@ -17,8 +17,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from xaibench.checks import one_line
+from xaibench.constraints import Count, Seed
 from xaibench.data.registry import register_dataset
-from xaibench.data.splits import stratified_split
+from xaibench.data.splits import TestFraction, stratified_split
 from xaibench.registry import XaibenchError
 
 # As in the configs: $XAIBENCH_DATA, else ~/data.
@@ -129,10 +131,10 @@ def imagefolder_fingerprint(root: str | None = None, **_) -> str:
 )
 def imagefolder(
     root: str | None = None,
-    size: int = 64,
+    size: Count = 64,
     grayscale: bool = False,
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
+    test_fraction: TestFraction = 0.2,
+    split_seed: Seed = 0,
 ) -> dict:
     from torchvision import datasets, transforms
 
@@ -147,7 +149,17 @@ def imagefolder(
             found = datasets.ImageFolder(os.fspath(path), transform=transform)
         except FileNotFoundError as error:
             raise XaibenchError(f"imagefolder: {error}") from None
-        images, labels = zip(*found, strict=True)
+        images, labels = [], []
+        for index, (file, _) in enumerate(found.samples):
+            try:
+                image, label = found[index]
+            except OSError as error:  # not an image (PIL's UnidentifiedImageError), truncated
+                raise XaibenchError(
+                    f"imagefolder: {file} cannot be read as an image ({one_line(error)}); "
+                    "remove it or replace it"
+                ) from None
+            images.append(image)
+            labels.append(label)
         return torch.stack(images), torch.tensor(labels), found.classes
 
     if (folder / "train").is_dir() and (folder / "test").is_dir():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from xaibench.checks import as_target, check_inputs, check_target_range, num_outputs
+from xaibench.checks import check_call
 from xaibench.methods import (  # noqa: F401  (registers the methods)
     cam,
     controls,
@@ -49,9 +49,7 @@ def explain(
     """
     info = METHODS[method]
     info.check(params, method)
-    check_inputs(inputs)
-    target = as_target(target, inputs)
-    check_target_range(target, num_outputs(model, inputs))
+    target = check_call(model, inputs, target)
     # A fresh leaf that requires grad: gradients never reach the caller's tensor, and captum
     # does not warn that it had to switch requires_grad on.
     inputs = inputs.detach().clone().requires_grad_(True)

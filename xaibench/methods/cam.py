@@ -12,15 +12,17 @@ of the target logit y_c with respect to it, sums "over positions" run over the m
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from captum.attr import LayerGradCam
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, OneOf
 from xaibench.methods.propagation import guided_backprop
 from xaibench.methods.registry import register_method
-from xaibench.registry import XaibenchError, check_choice
+from xaibench.registry import XaibenchError
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d)
 SCORECAM_WEIGHTINGS = ("channel_softmax", "probability")
@@ -477,8 +479,8 @@ def scorecam(
     inputs: Tensor,
     target: Tensor,
     layer: str | None = None,
-    weighting: str = "channel_softmax",
-    batch_size: int = 4096,
+    weighting: Annotated[str, OneOf(SCORECAM_WEIGHTINGS)] = "channel_softmax",
+    batch_size: Count = 4096,
 ) -> Tensor:
     r"""Score-CAM: each feature map, upsampled and scaled to [0, 1], masks the input, and the
     target scores of the masked inputs weight the maps; summed, rectified, upsampled.
@@ -534,7 +536,6 @@ def scorecam(
         Wang, Wang, Du, Yang, Zhang, Ding, Mardziel, Hu. Score-CAM: Score-Weighted Visual
         Explanations for Convolutional Neural Networks. CVPR Workshops 2020
     """
-    check_choice("weighting", weighting, SCORECAM_WEIGHTINGS)
     with torch.no_grad():
         activations, _ = layer_activations(model, layer, inputs)
         scores = _masked_scores(model, inputs.detach(), target, activations, weighting, batch_size)

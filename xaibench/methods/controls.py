@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xaibench.constraints import Seed
 from xaibench.methods.registry import register_method
 
 
@@ -13,7 +14,7 @@ from xaibench.methods.registry import register_method
     "random",
     family="control",
 )
-def random(model: nn.Module, inputs: Tensor, target: Tensor, seed: int = 0) -> Tensor:
+def random(model: nn.Module, inputs: Tensor, target: Tensor, seed: Seed = 0) -> Tensor:
     r"""Random control: uniform noise in [0, 1) that ignores the model, the input and the target;
     the floor every real method must beat.
 

@@ -10,10 +10,11 @@ import torch
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, Seed
 from xaibench.methods.chunking import map_sample_chunks
 from xaibench.methods.copies import flatten_copies, reduce_over_copies
 from xaibench.methods.registry import register_method
-from xaibench.perturb import make_baseline
+from xaibench.perturb import Baseline, make_baseline
 from xaibench.registry import XaibenchError
 
 
@@ -115,9 +116,9 @@ def integrated_gradients(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    steps: int = 64,
-    baseline: str = "zero",
-    batch_size: int = 1024,
+    steps: Count = 64,
+    baseline: Baseline = "zero",
+    batch_size: Count = 1024,
 ) -> Tensor:
     r"""Integrated gradients: the gradient of the target logit averaged along the straight path
     from a baseline to the input, times (input - baseline).
@@ -211,9 +212,9 @@ def expected_gradients(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    draws: int = 64,
-    seed: int = 0,
-    batch_size: int = 4096,
+    draws: Count = 64,
+    seed: Seed = 0,
+    batch_size: Count = 4096,
     background: Tensor | None = None,
 ) -> Tensor:
     r"""Expected gradients: integrated gradients averaged over baselines drawn from the training
@@ -270,8 +271,6 @@ def expected_gradients(
             "expected_gradients needs background=<training inputs (M, C, ...)>; a run passes "
             "its training split automatically"
         )
-    if draws < 1:
-        raise XaibenchError(f"draws={draws} must be at least 1")
     references, alphas = expected_gradients_draws(background, draws, seed, inputs)
     saliency = Saliency(model)
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from captum.attr import Occlusion
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, OneOf, Range, Seed
 from xaibench.methods.chunking import map_sample_chunks
 from xaibench.methods.registry import register_method
-from xaibench.perturb import OUTPUTS, make_baseline, target_output
-from xaibench.registry import XaibenchError, check_choice
+from xaibench.perturb import Baseline, Output, make_baseline, target_output
+from xaibench.registry import XaibenchError
+
+# A window's or stride's size: one int for every dimension, or one per dimension.
+Sizes = Annotated[int | list[int], Range(low=1)]
 
 
 def per_dimension(value: int | list[int], inputs: Tensor, name: str) -> tuple[int, ...]:
@@ -27,11 +32,6 @@ def per_dimension(value: int | list[int], inputs: Tensor, name: str) -> tuple[in
     return tuple(int(v) for v in values)
 
 
-def check_output(output: str) -> None:
-    """Raise `UnknownNameError` unless `output` is one of `OUTPUTS`."""
-    check_choice("output", output, OUTPUTS)
-
-
 @register_method(
     "occlusion",
     family="perturbation",
@@ -40,11 +40,11 @@ def occlusion(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    window: int | list[int] = 4,
-    stride: int | list[int] = 2,
-    baseline: str = "zero",
-    output: str = "logit",
-    batch_size: int = 4096,
+    window: Sizes = 4,
+    stride: Sizes = 2,
+    baseline: Baseline = "zero",
+    output: Annotated[str, OneOf(("logit", "probability"))] = "logit",
+    batch_size: Count = 4096,
 ) -> Tensor:
     r"""Occlusion: the drop of the target output when a sliding window (all channels) is set to a
     baseline, averaged over the windows that cover each position.
@@ -101,7 +101,6 @@ def occlusion(
     References:
         Zeiler, Fergus. Visualizing and Understanding Convolutional Networks. ECCV 2014
     """
-    check_output(output)
     channels = inputs.shape[1]
     windows = (channels, *per_dimension(window, inputs, "window"))
     strides = (channels, *per_dimension(stride, inputs, "stride"))
@@ -166,13 +165,13 @@ def rise(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    num_masks: int = 2000,
-    cell: int = 4,
-    p: float = 0.5,
-    seed: int = 0,
-    baseline: str = "zero",
-    output: str = "probability",
-    batch_size: int = 4096,
+    num_masks: Count = 2000,
+    cell: Count = 4,
+    p: Annotated[float, Range(0, 1, low_open=True)] = 0.5,
+    seed: Seed = 0,
+    baseline: Baseline = "zero",
+    output: Output = "probability",
+    batch_size: Count = 4096,
 ) -> Tensor:
     r"""RISE: the average of random smooth masks, each weighted by the target probability of the
     input it masks.
@@ -233,12 +232,6 @@ def rise(
         Petsiuk, Das, Saenko. RISE: Randomized Input Sampling for Explanation of Black-box Models.
         BMVC 2018
     """
-    check_output(output)
-    if not 0 < p <= 1 or cell < 1 or num_masks < 1:
-        raise XaibenchError(
-            f"rise needs 0 < p <= 1, cell >= 1 and num_masks >= 1; got p={p}, cell={cell}, "
-            f"num_masks={num_masks}"
-        )
     masks = rise_masks(tuple(inputs.shape[2:]), num_masks, cell, p, seed, inputs)
 
     @torch.no_grad()

@@ -7,13 +7,13 @@ samples in its batch (that would make a sample's scores depend on its neighbours
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, OneOf
 from xaibench.methods.registry import call_method, register_method
-from xaibench.registry import check_choice
 
 TRANSFORMS: dict[str, Callable[[Tensor], Tensor]] = {
     "none": lambda a: a,
@@ -56,9 +56,9 @@ def postprocess(
     target: Tensor,
     method: str = "integrated_gradients",
     params: dict | None = None,
-    transform: str = "abs",
-    normalise: str = "max",
-    batch_size: int = 4096,
+    transform: Annotated[str, OneOf(TRANSFORMS)] = "abs",
+    normalise: Annotated[str, OneOf(NORMALISATIONS)] = "max",
+    batch_size: Count = 4096,
     background: Tensor | None = None,
 ) -> Tensor:
     r"""Any registered method's maps, transformed (absolute value, positive or negative part)
@@ -74,7 +74,8 @@ def postprocess(
         method: The registered method whose maps are processed: any name from
             `python -m xaibench.catalog methods`, wrappers included; integrated gradients by
             default.
-        params: That method's settings as a dict (e.g. `{"steps": 128}`); checked when it runs.
+        params: That method's settings as a dict (e.g. `{"steps": 128}`); checked with the
+            other settings, before any work.
         transform: `none`, `abs` (default: $|a|$, the size of an effect whatever its
             direction), `positive` ($\max(a, 0)$, evidence for the target) or `negative`
             ($\max(-a, 0)$, evidence against it, as a non-negative map).
@@ -112,8 +113,6 @@ def postprocess(
         As keras-explainable's filters (absolute value, positive part, normalise), applied per
         sample
     """
-    check_choice("transform", transform, TRANSFORMS)
-    check_choice("normalisation", normalise, NORMALISATIONS)
     context: dict[str, Any] = {"batch_size": batch_size}
     if background is not None:
         context["background"] = background

@@ -4,16 +4,17 @@ and layer-wise relevance propagation (LRP)."""
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import torch.nn.functional as F
 from captum.attr import Deconvolution, DeepLift, GuidedBackprop
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, OneOf, Positive
 from xaibench.methods.activations import unshared_activations
 from xaibench.methods.chunking import map_sample_chunks
 from xaibench.methods.registry import register_method
-from xaibench.perturb import make_baseline
-from xaibench.registry import check_choice
+from xaibench.perturb import Baseline, make_baseline
 
 SPRINGENBERG = (
     "Springenberg, Dosovitskiy, Brox, Riedmiller. Striving for Simplicity: The All "
@@ -29,8 +30,8 @@ def deeplift(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    baseline: str = "zero",
-    batch_size: int = 4096,
+    baseline: Baseline = "zero",
+    batch_size: Count = 4096,
 ) -> Tensor:
     r"""DeepLIFT (rescale rule): each input value's share of the difference between the target
     logit at the input and at a baseline.
@@ -189,9 +190,9 @@ def lrp(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    rule: str = "epsilon",
-    epsilon: float = 1e-6,
-    canonizer: str = "auto",
+    rule: Annotated[str, OneOf(LRP_RULES)] = "epsilon",
+    epsilon: Positive = 1e-6,
+    canonizer: Annotated[str, OneOf(CANONIZERS)] = "auto",
 ) -> Tensor:
     r"""Layer-wise relevance propagation (LRP, zennit): the target logit redistributed layer by
     layer down to the input, by the chosen rules.
@@ -260,8 +261,6 @@ def lrp(
     """
     from zennit.attribution import Gradient  # here: zennit imports torchvision (seconds)
 
-    check_choice("LRP rule", rule, LRP_RULES, plural="rules")
-    check_choice("canonizer", canonizer, CANONIZERS)
     composite = _composite(rule, epsilon, _canonizers(model) if canonizer == "auto" else [])
 
     def target_logits(output: Tensor) -> Tensor:

@@ -40,6 +40,14 @@ class MethodInfo(Registered):
     KIND: ClassVar[str] = "method"
     DATA: ClassVar[tuple[str, ...]] = METHOD_DATA
 
+    def check(self, params: dict, label: str | None = None) -> None:
+        """As for every entry; a wrapper (`smooth`, `postprocess`) also checks the settings
+        given for the method it wraps (`params`), wrappers of wrappers included."""
+        super().check(params, label)
+        if {"method", "params"} <= set(self.settings()):
+            wrapped = params.get("method", self.defaults()["method"])
+            METHODS[wrapped].check(dict(params.get("params") or {}))
+
 
 METHODS: Registry[MethodInfo] = Registry("method")
 

@@ -15,18 +15,19 @@ The gradients themselves come from captum's Saliency (via the `saliency` method)
 from __future__ import annotations
 
 import inspect
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
-from xaibench.methods.copies import flatten_copies, reduce_over_copies
+from xaibench.constraints import Count, NonNegative, OneOf, Seed
+from xaibench.methods.copies import STATISTICS, flatten_copies, reduce_over_copies
 from xaibench.methods.registry import (
     METHODS,
     call_method,
     register_method,
     register_method_variant,
 )
-from xaibench.registry import XaibenchError
 
 
 def noise_patterns(inputs: Tensor, samples: int, seed: int) -> Tensor:
@@ -49,13 +50,13 @@ def smooth(
     model: nn.Module,
     inputs: Tensor,
     target: Tensor,
-    method: str = "saliency",
+    method: str = "saliency",  # a registered name: checked with `params` (MethodInfo.check)
     params: dict | None = None,
-    noisy_copies: int = 50,
-    noise: float = 0.15,
-    seed: int = 0,
-    statistic: str = "mean",
-    batch_size: int = 4096,
+    noisy_copies: Count = 50,
+    noise: NonNegative = 0.15,
+    seed: Seed = 0,
+    statistic: Annotated[str, OneOf(STATISTICS)] = "mean",
+    batch_size: Count = 4096,
     background: Tensor | None = None,
 ) -> Tensor:
     r"""Any registered method averaged over noisy copies of the input (or their mean square or
@@ -77,7 +78,7 @@ def smooth(
         method: The registered method to smooth: any name from
             `python -m xaibench.catalog methods`, wrappers included.
         params: That method's settings as a dict (e.g. `{"layer": "features.9"}` for
-            `gradcam`); checked when it runs.
+            `gradcam`); checked with the other settings, before any work.
         noisy_copies: Noisy copies per sample (formerly `samples`), 50 by default: the paper
             sees diminishing returns beyond about 50.
         noise: The noise's standard deviation as a fraction of each sample's value range;
@@ -124,8 +125,6 @@ def smooth(
         Smilkov, Thorat, Kim, Viegas, Wattenberg. SmoothGrad: removing noise by adding noise.
         arXiv 1706.03825, 2017
     """
-    if noisy_copies < 1:
-        raise XaibenchError(f"noisy_copies={noisy_copies} must be at least 1")
     params = dict(params or {})
     inner = METHODS[method].fn
     if "batch_size" in inspect.signature(inner).parameters:
@@ -151,11 +150,11 @@ def smoothed_gradient(
     target: Tensor,
     statistic: str,
     times_input: bool,
-    noisy_copies: int = 50,
-    noise: float = 0.15,
-    seed: int = 0,
+    noisy_copies: Count = 50,
+    noise: NonNegative = 0.15,
+    seed: Seed = 0,
     signed: bool = True,
-    batch_size: int = 4096,
+    batch_size: Count = 4096,
 ) -> Tensor:
     r"""A statistic of the signed gradient of the target logit over noisy copies of the input.
 

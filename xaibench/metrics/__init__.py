@@ -7,13 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from xaibench.checks import (
-    as_target,
-    check_attributions,
-    check_inputs,
-    check_target_range,
-    num_outputs,
-)
+from xaibench.checks import check_attributions, check_call
 
 # Importing the metric modules registers their metrics.
 from xaibench.metrics import (  # noqa: F401
@@ -84,9 +78,7 @@ def evaluate_many(
     """
     info = METRICS[metric]
     info.check(params, metric)
-    check_inputs(inputs)
-    target = as_target(target, inputs)
-    check_target_range(target, num_outputs(model, inputs))
+    target = check_call(model, inputs, target)
     finite, cleaned = [], []
     for attribution in attributions:
         check_attributions(attribution, inputs)

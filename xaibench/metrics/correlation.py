@@ -4,13 +4,17 @@ attribution sum predict the output drop when the subset is removed?"""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, Range, Seed
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.metrics.similarity import pearson
 from xaibench.perturb import (
+    Baseline,
+    Output,
     forward_grid,
     forward_unperturbed,
     make_baseline,
@@ -92,6 +96,11 @@ def subset_correlations(
 
 
 DEFAULT_SUBSET_FRACTIONS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8)
+# Subset sizes, in positions (ints) or fractions of them (floats in (0, 1)); the input decides
+# the largest (see subset_sizes).
+SubsetSize = Annotated[int | float, Range(low=0, low_open=True)]
+# A correlation over subsets needs two of them at least.
+Subsets = Annotated[int, Range(low=2)]
 
 
 @register_metric(
@@ -107,12 +116,12 @@ def sensitivity_n(
     inputs: Tensor,
     target: Tensor,
     attributions: Sequence[Tensor],
-    n: int | float | Sequence[int | float] = DEFAULT_SUBSET_FRACTIONS,
-    subsets: int = 100,
-    baseline: str = "zero",
-    output: str = "logit",
-    seed: int = 0,
-    batch_size: int = 4096,
+    n: SubsetSize | Sequence[SubsetSize] = DEFAULT_SUBSET_FRACTIONS,
+    subsets: Subsets = 100,
+    baseline: Baseline = "zero",
+    output: Output = "logit",
+    seed: Seed = 0,
+    batch_size: Count = 4096,
 ) -> list[MetricResult]:
     r"""Per sample and subset size n: Pearson correlation, over random subsets of n positions,
     between the subset's attribution sum and the output drop when the subset is set to the
@@ -204,12 +213,12 @@ def faithfulness_correlation(
     inputs: Tensor,
     target: Tensor,
     attributions: Sequence[Tensor],
-    subset_size: int | float = 0.1,
-    subsets: int = 100,
-    baseline: str = "zero",
-    output: str = "logit",
-    seed: int = 0,
-    batch_size: int = 4096,
+    subset_size: SubsetSize = 0.1,
+    subsets: Subsets = 100,
+    baseline: Baseline = "zero",
+    output: Output = "logit",
+    seed: Seed = 0,
+    batch_size: Count = 4096,
 ) -> list[MetricResult]:
     r"""Pearson correlation, per sample over random subsets of one size, between the subset's
     attribution sum and the drop of the target output when the subset is set to the baseline.

@@ -6,8 +6,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, Seed
 from xaibench.metrics.registry import MetricResult, register_metric_variant
-from xaibench.perturb import forward_grid, make_baseline, region_ranks, where_grid
+from xaibench.perturb import (
+    Baseline,
+    Output,
+    forward_grid,
+    make_baseline,
+    region_ranks,
+    where_grid,
+)
 from xaibench.registry import XaibenchError
 
 
@@ -77,11 +85,11 @@ def area_curve(
     target: Tensor,
     attributions: Tensor,
     insert: bool,
-    steps: int = 40,
-    baseline: str = "zero",
-    output: str = "probability",
-    patch: int = 1,
-    batch_size: int = 4096,
+    steps: Count = 40,
+    baseline: Baseline = "zero",
+    output: Output = "probability",
+    patch: Count = 1,
+    batch_size: Count = 4096,
 ) -> MetricResult:
     r"""Area under the target output as the most attributed positions are switched, step by step,
     between the input and a baseline (RISE's deletion and insertion).
@@ -206,12 +214,12 @@ def aopc(
     target: Tensor,
     attributions: Tensor,
     most_relevant_first: bool,
-    steps: int = 20,
-    patch: int = 1,
-    baseline: str = "uniform",
-    output: str = "logit",
-    seed: int = 0,
-    batch_size: int = 4096,
+    steps: Count = 20,
+    patch: Count = 1,
+    baseline: Baseline = "uniform",
+    output: Output = "logit",
+    seed: Seed = 0,
+    batch_size: Count = 4096,
 ) -> MetricResult:
     r"""Area over the perturbation curve (AOPC): the mean drop of the target output as regions are
     replaced by noise one more per step, in the map's order.

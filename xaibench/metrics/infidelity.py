@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, NonNegative, OneOf, Seed
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.perturb import (
+    Baseline,
+    Output,
     forward_grid,
     forward_unperturbed,
     make_baseline,
     position_scores,
     where_grid,
 )
-from xaibench.registry import XaibenchError, check_choice
+from xaibench.registry import XaibenchError
 
 PERTURBATIONS = ("noisy_baseline", "square", "gaussian")
 
@@ -52,15 +56,15 @@ def infidelity(
     inputs: Tensor,
     target: Tensor,
     attributions: Sequence[Tensor],
-    perturbation: str = "noisy_baseline",
-    noise: float = 0.2,
-    patch: int = 4,
-    baseline: str = "zero",
-    perturbations: int = 100,
+    perturbation: Annotated[str, OneOf(PERTURBATIONS)] = "noisy_baseline",
+    noise: NonNegative = 0.2,
+    patch: Count = 4,
+    baseline: Baseline = "zero",
+    perturbations: Count = 100,
     normalise: bool = True,
-    output: str = "logit",
-    seed: int = 0,
-    batch_size: int = 4096,
+    output: Output = "logit",
+    seed: Seed = 0,
+    batch_size: Count = 4096,
 ) -> list[MetricResult]:
     r"""Mean squared error between the output change a map predicts for a perturbation (attribution
     · perturbation) and the change it causes, over random perturbations; by default after
@@ -153,7 +157,6 @@ def infidelity(
         Yeh, Hsieh, Suggala, Inouye, Ravikumar. On the (In)fidelity and Sensitivity of Explanations.
         NeurIPS 2019
     """
-    check_choice("perturbation", perturbation, PERTURBATIONS)
     if perturbation == "square":
         squares = square_masks(inputs, perturbations, patch, seed)
         replacement = make_baseline(baseline, inputs, seed=seed)

@@ -7,9 +7,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, Seed
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.metrics.similarity import spearman
 from xaibench.perturb import (
+    Baseline,
+    Output,
     forward_grid,
     forward_unperturbed,
     make_baseline,
@@ -30,12 +33,12 @@ def monotonicity(
     inputs: Tensor,
     target: Tensor,
     attributions: Sequence[Tensor],
-    draws: int = 20,
-    patch: int = 1,
-    baseline: str = "uniform",
-    output: str = "probability",
-    seed: int = 0,
-    batch_size: int = 4096,
+    draws: Count = 20,
+    patch: Count = 1,
+    baseline: Baseline = "uniform",
+    output: Output = "probability",
+    seed: Seed = 0,
+    batch_size: Count = 4096,
 ) -> list[MetricResult]:
     r"""Spearman correlation, per sample over regions, between a region's absolute attribution and
     the mean squared change of the target output when that region alone is replaced by random

@@ -4,17 +4,20 @@ parameter randomisation and random logit re-explain and compare the new map with
 from __future__ import annotations
 
 import copy
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
 from xaibench.checks import num_outputs
+from xaibench.constraints import OneOf, Seed
 from xaibench.metrics.reexplain import Explainer
 from xaibench.metrics.registry import MetricResult, register_metric
-from xaibench.metrics.similarity import map_similarity
-from xaibench.registry import XaibenchError, check_choice
+from xaibench.metrics.similarity import SIMILARITIES, map_similarity
+from xaibench.registry import XaibenchError
 
 MODES = ("cascading", "independent")
+Similarity = Annotated[str, OneOf(SIMILARITIES)]
 
 
 def randomisable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -59,10 +62,10 @@ def model_randomisation(
     target: Tensor,
     attributions: Tensor,
     reexplain: Explainer,
-    mode: str = "cascading",
-    similarity: str = "spearman",
+    mode: Annotated[str, OneOf(MODES)] = "cascading",
+    similarity: Similarity = "spearman",
     absolute: bool = True,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> MetricResult:
     r"""Similarity between the map and the same method's map on a model whose layers are
     re-initialised from the output down (cascading) or one at a time (independent); the score
@@ -150,7 +153,6 @@ def model_randomisation(
         Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim. Sanity Checks for Saliency Maps.
         NeurIPS 2018
     """
-    check_choice("mode", mode, MODES)
     layers = randomisable_layers(model)
     randomised = copy.deepcopy(model)
     points = []
@@ -183,9 +185,9 @@ def random_logit(
     target: Tensor,
     attributions: Tensor,
     reexplain: Explainer,
-    similarity: str = "ssim",
+    similarity: Similarity = "ssim",
     absolute: bool = False,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> MetricResult:
     r"""Similarity between the map for the target class and the same method's map for a random
     other class.

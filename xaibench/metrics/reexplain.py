@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from xaibench.constraints import Count
 from xaibench.methods import METHODS, explain_in_batches
 from xaibench.registry import XaibenchError, context_for
 
@@ -40,7 +41,7 @@ def method_explainer(
     metric: str,
     method: str | None = None,
     method_params: dict | None = None,
-    batch_size: int = 4096,
+    batch_size: Count = 4096,
     background: Tensor | None = None,
 ) -> Explainer:
     """`explainer(model, inputs, target)`: maps of `method` with `method_params`, run in chunks

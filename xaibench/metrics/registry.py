@@ -16,11 +16,13 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
+from xaibench.methods import METHODS
 from xaibench.metrics.reexplain import REEXPLAIN_PARAM, REEXPLAIN_SETTINGS, method_explainer
 from xaibench.registry import (
     Registered,
     Registry,
     check_choice,
+    type_hints,
     variant,
 )
 from xaibench.renames import METRICS as RENAMED
@@ -75,6 +77,18 @@ class MetricInfo(Registered):
         `method=<registered name of the method that made the maps>` and `method_params`,
         so a run must score each method's maps with that method's own name and settings."""
         return REEXPLAIN_PARAM in inspect.signature(self.fn).parameters
+
+    def annotations(self) -> dict[str, Any]:
+        """The function's annotations, and the re-explaining block's where it re-explains."""
+        block = type_hints(method_explainer) if self.reexplains else {}
+        return {**block, **type_hints(self.fn)}
+
+    def check(self, params: dict, label: str | None = None) -> None:
+        """As for every entry; a re-explaining metric also checks the settings given for the
+        method that made the maps (`method_params`)."""
+        super().check(params, label)
+        if self.reexplains and params.get("method") is not None:
+            METHODS[params["method"]].check(dict(params.get("method_params") or {}))
 
     def curve_labels(self, params: dict) -> tuple[str, str]:
         """The (x, y) axis labels of the curves for a run with these settings, the metric's

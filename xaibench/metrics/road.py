@@ -4,16 +4,19 @@ by noisy linear imputation (imputation.py), most or least relevant first."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, NonNegative, Range, Seed
 from xaibench.metrics.imputation import noisy_linear_imputation
 from xaibench.metrics.registry import MetricResult, register_metric_variant
-from xaibench.perturb import forward_grid, region_ranks
+from xaibench.perturb import Output, forward_grid, region_ranks
 from xaibench.registry import XaibenchError
 
 DEFAULT_REMOVED = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+Removed = Annotated[float, Range(0, 1, low_open=True, high_open=True)]  # a fraction of positions
 
 
 def road(
@@ -22,12 +25,12 @@ def road(
     target: Tensor,
     attributions: Tensor,
     most_relevant_first: bool,
-    removed: Sequence[float] = DEFAULT_REMOVED,
-    noise: float = 0.01,
-    patch: int = 1,
-    output: str = "correct",
-    seed: int = 0,
-    batch_size: int = 4096,
+    removed: Removed | Sequence[Removed] = DEFAULT_REMOVED,
+    noise: NonNegative = 0.01,
+    patch: Count = 1,
+    output: Output = "correct",
+    seed: Seed = 0,
+    batch_size: Count = 4096,
 ) -> MetricResult:
     r"""ROAD: the mean target output as growing fractions of the positions, in the map's order, are
     removed and filled by noisy linear imputation.

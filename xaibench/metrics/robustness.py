@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from xaibench.constraints import Count, Positive, Seed
 from xaibench.metrics.reexplain import Explainer
 from xaibench.metrics.registry import MetricResult, register_metric
 
@@ -45,10 +46,10 @@ def max_sensitivity(
     target: Tensor,
     attributions: Tensor,
     reexplain: Explainer,
-    radius: float = 0.1,
-    perturbations: int = 10,
+    radius: Positive = 0.1,
+    perturbations: Count = 10,
     relative: bool = False,
-    seed: int = 0,
+    seed: Seed = 0,
 ) -> MetricResult:
     r"""Largest change (Frobenius norm) of the re-explained map over random inputs within an
     L-infinity ball around the input; relative=true divides it by the map's norm.
@@ -144,9 +145,9 @@ def local_lipschitz(
     target: Tensor,
     attributions: Tensor,
     reexplain: Explainer,
-    radius: float = 0.1,
-    perturbations: int = 10,
-    seed: int = 0,
+    radius: Positive = 0.1,
+    perturbations: Count = 10,
+    seed: Seed = 0,
 ) -> MetricResult:
     r"""Largest ratio of map change to input change, ‖Φ(x′) − Φ(x)‖ / ‖x′ − x‖, over random inputs
     x′ within an L-infinity ball around the input.

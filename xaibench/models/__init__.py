@@ -3,8 +3,14 @@ predictions (`predict`)."""
 
 from xaibench.models import custom, nets  # noqa: F401  (register the architectures)
 from xaibench.models.predict import accuracy, predict_classes
-from xaibench.models.registry import MODEL_DATA, MODELS, ModelInfo, register_model
-from xaibench.models.zoo import ModelSpec, TrainConfig, TrainedModel, get_model
+from xaibench.models.registry import (
+    MODEL_DATA,
+    MODELS,
+    ModelInfo,
+    check_model_params,
+    register_model,
+)
+from xaibench.models.zoo import ModelSpec, TrainConfig, TrainedModel, get_model, train_config
 
 __all__ = [
     "MODELS",
@@ -14,7 +20,9 @@ __all__ = [
     "TrainConfig",
     "TrainedModel",
     "accuracy",
+    "check_model_params",
     "get_model",
     "predict_classes",
     "register_model",
+    "train_config",
 ]

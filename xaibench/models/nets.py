@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from xaibench.constraints import Count
 from xaibench.models.registry import register_model
+from xaibench.registry import XaibenchError
 
 
 class MNIST1DCNN(nn.Module):
@@ -39,9 +41,9 @@ class MNIST1DCNN(nn.Module):
 @register_model(
     "mnist1d_cnn", description="1D CNN for signals: 4 convolutions, 2 max-pools, linear."
 )
-def mnist1d_cnn(input_shape: tuple[int, ...], num_classes: int, width: int = 32) -> nn.Module:
+def mnist1d_cnn(input_shape: tuple[int, ...], num_classes: int, width: Count = 32) -> nn.Module:
     if len(input_shape) != 2:
-        raise ValueError(f"mnist1d_cnn takes signals (C, L), got input shape {input_shape}")
+        raise XaibenchError(f"mnist1d_cnn takes signals (C, L), got input shape {input_shape}")
     channels, length = input_shape
     return MNIST1DCNN(channels, length, num_classes, width)
 
@@ -83,10 +85,10 @@ class CNN2D(nn.Module):
     "global average pooling, linear.",
 )
 def cnn2d(
-    input_shape: tuple[int, ...], num_classes: int, width: int = 8, blocks: int = 3
+    input_shape: tuple[int, ...], num_classes: int, width: Count = 8, blocks: Count = 3
 ) -> nn.Module:
     if len(input_shape) != 3:
-        raise ValueError(f"cnn2d takes images (C, H, W), got input shape {input_shape}")
+        raise XaibenchError(f"cnn2d takes images (C, H, W), got input shape {input_shape}")
     return CNN2D(input_shape[0], num_classes, width, blocks)
 
 
@@ -99,5 +101,5 @@ def resnet18(input_shape: tuple[int, ...], num_classes: int, small_input: bool =
     from xaibench.models.resnet import small_resnet18  # imports torchvision: load on use
 
     if len(input_shape) != 3:
-        raise ValueError(f"resnet18 takes images (C, H, W), got input shape {input_shape}")
+        raise XaibenchError(f"resnet18 takes images (C, H, W), got input shape {input_shape}")
     return small_resnet18(input_shape[0], num_classes, small_input)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from xaibench.registry import Registry
+from xaibench.registry import Registry, check_params, check_values, type_hints
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,14 @@ class ModelInfo:
 MODEL_DATA = ("input_shape", "num_classes")
 
 MODELS: Registry[ModelInfo] = Registry("model")
+
+
+def check_model_params(name: str, params: dict) -> None:
+    """One line for an architecture parameter that model `name` does not take, or a value
+    outside the parameter's type and range."""
+    build = MODELS[name].build
+    check_params(build, params, "model", name, MODEL_DATA)
+    check_values(params, type_hints(build), f"model {name!r}: ")
 
 
 def register_model(name: str, *, description: str):

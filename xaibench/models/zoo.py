@@ -11,7 +11,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +19,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from xaibench.cache import Cache, spec_digest
+from xaibench.checks import one_line, output_problem
+from xaibench.constraints import Count, NonNegative, Positive, Range
 from xaibench.data import Dataset
 from xaibench.models.predict import accuracy
-from xaibench.models.registry import MODEL_DATA, MODELS
-from xaibench.registry import XaibenchError, check_params, default_params
+from xaibench.models.registry import MODEL_DATA, MODELS, check_model_params
+from xaibench.registry import (
+    UnknownNameError,
+    XaibenchError,
+    check_values,
+    default_params,
+    type_hints,
+)
 
 
 @dataclass(frozen=True)
@@ -30,12 +38,22 @@ class TrainConfig:
     """Adam with a one-cycle learning rate; the epoch with the best validation accuracy is
     kept, and training stops after `patience` epochs without improvement."""
 
-    epochs: int = 40
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.0
-    val_fraction: float = 0.1
-    patience: int = 10
+    epochs: Count = 40
+    batch_size: Count = 128
+    lr: Positive = 3e-3
+    weight_decay: NonNegative = 0.0
+    val_fraction: Annotated[float, Range(0, 1, high_open=True)] = 0.1  # 0: no validation split
+    patience: Count = 10
+
+
+def train_config(train: dict) -> TrainConfig:
+    """The training settings `model.train` as a TrainConfig, each key and value checked."""
+    fields = list(TrainConfig.__dataclass_fields__)
+    for key in train:
+        if key not in fields:
+            raise UnknownNameError("training setting", key, fields, where=" in model.train")
+    check_values(train, type_hints(TrainConfig), "model.train.")
+    return TrainConfig(**train)
 
 
 @dataclass(frozen=True)
@@ -78,8 +96,8 @@ def get_model(
     trained on `dataset` once per setting and cached (`dataset_spec` identifies the data)."""
     name, params, seed, checkpoint = spec.name, spec.params, spec.seed, spec.checkpoint
     info = MODELS[name]
-    check_params(info.build, params, "model", name, MODEL_DATA)
-    config = TrainConfig(**spec.train)
+    check_model_params(name, params)
+    config = train_config(spec.train)
     input_shape = tuple(dataset.x_train.shape[1:])
 
     def build() -> nn.Module:
@@ -131,10 +149,22 @@ def training_arithmetic(device: torch.device) -> dict:
 
 def check_output_shape(model: nn.Module, dataset: Dataset, name: str) -> None:
     """One forward pass of one training input must give one logit per class."""
-    with torch.inference_mode():
-        was_training = model.training
-        shape = tuple(model.eval()(dataset.x_train[:1].float()).shape)
+    inputs = dataset.x_train[:1].float()
+    was_training = model.training
+    try:
+        with torch.inference_mode():
+            output = model.eval()(inputs)
+    except Exception as error:  # the model's own reason, on one line
+        raise XaibenchError(
+            f"model {name} cannot run on inputs of dataset {dataset.name} shaped "
+            f"{tuple(inputs.shape)}: {one_line(error)}"
+        ) from None
+    finally:
         model.train(was_training)
+    problem = output_problem(output, 1)
+    if problem:
+        raise XaibenchError(f"model {name} {problem}")
+    shape = tuple(output.shape)
     if shape != (1, dataset.num_classes):
         raise XaibenchError(
             f"model {name} maps an input of shape {tuple(dataset.x_train.shape[1:])} to outputs "
