@@ -24,7 +24,13 @@ from xaibench.report.run_summary import failed_what, summary_text, weak_model_wa
 from xaibench.report.summary import summary_and_control
 from xaibench.result import RunResult
 from xaibench.run_tables import as_json, run_tables
-from xaibench.runfolder import completed_run, relative, write_run
+from xaibench.runfolder import (
+    claimed,
+    completed_run,
+    relative,
+    write_hydra_files,
+    write_run,
+)
 from xaibench.samples import Samples, explained_subset, run_context, select_samples
 from xaibench.scoring import CacheKeys, explain_all, score_all
 from xaibench.settings import CONF_DIR, Settings, read_settings
@@ -147,17 +153,26 @@ def run_meta(
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point: skip a finished run, else run, write the folder, print the summary."""
+    """Hydra entry point: skip a finished run, else hold the folder, run, write it and print
+    the summary. Exits 2 on a refused run or a bad setting."""
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
+    result = None
     try:
-        if completed_run(folder, cfg):
-            print(f"xaibench: {folder} already holds this run's results; skipped")
-            return
-        result = run(cfg, run_id=relative(folder), overrides=list(hydra_cfg.overrides.task))
+        # A finished folder is never written to, not even its lock: checked before taking the
+        # folder, and again once it is held, in case another run finished it meanwhile.
+        if not completed_run(folder, cfg):
+            with claimed(folder):
+                if not completed_run(folder, cfg):
+                    overrides = list(hydra_cfg.overrides.task)
+                    result = run(cfg, run_id=relative(folder), overrides=overrides)
+                    write_hydra_files(folder, cfg)
+                    write_run(folder, result)
     except XaibenchError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         sys.exit(2)
-    write_run(folder, result)
+    if result is None:
+        print(f"xaibench: {folder} already holds this run's results; skipped")
+        return
     print(summary_text(result.meta, result.summary))
     print(f"\nRun folder: {folder}")

@@ -1,0 +1,68 @@
+"""A run folder belongs to one run: runs started together get a folder each, and a held folder
+is refused untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import ROOT, xaibench_cli
+from xaibench.runfolder import claimed
+
+pytestmark = pytest.mark.e2e
+
+
+def xaibench_process(*args: str, cwd: Path, output: int = subprocess.PIPE) -> subprocess.Popen:
+    """`python -m xaibench ARGS` started from `cwd`, where its default run folder goes."""
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return subprocess.Popen(
+        [sys.executable, "-m", "xaibench", *args], cwd=cwd, text=True, stdout=output,
+        stderr=output, env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
+    )  # fmt: skip
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder` (hidden ones included) with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_runs_started_together_with_the_default_folder_get_a_folder_each(tmp_path):
+    seeds = range(3)
+    runs = [
+        xaibench_process("debug=fast", "threads=1", "method=[saliency]", "metric=[deletion]",
+                         "name=d5", f"seed={seed}", f"cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
+        for seed in seeds
+    ]  # fmt: skip
+    for process in runs:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+    folders = sorted((tmp_path / "results" / "d5").iterdir())
+    assert len(folders) == len(seeds)
+    for folder in folders:
+        seed = json.loads((folder / "meta.json").read_text())["seed"]
+        assert set(pd.read_parquet(folder / "scores.parquet")["seed"]) == {seed}
+        assert yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())["seed"] == seed
+        assert f"seed={seed}" in yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
+    assert sorted(json.loads((f / "meta.json").read_text())["seed"] for f in folders) == [*seeds]
+
+
+def test_a_folder_held_by_a_run_refuses_a_second_run_without_touching_it(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "scores.parquet").write_bytes(b"an interrupted run's scores")
+    before = snapshot(folder)
+    with claimed(folder):  # as a run that is computing holds it
+        held = snapshot(folder)
+        done = xaibench_cli("debug=fast", f"hydra.run.dir={folder}", cache=tmp_path / "cache")
+        assert snapshot(folder) == held
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "is in use by another run" in done.stderr
+    assert snapshot(folder) == before

@@ -1,0 +1,94 @@
+"""Run folders in this process: new folders never shared, a held folder refused, leftovers of
+killed runs removed, plots of an earlier run pruned, a complete run kept."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from tests.helpers import compose_config
+from xaibench.registry import XaibenchError
+from xaibench.run import run
+from xaibench.runfolder import LOCK, claimed, completed_run, locked, new_folder, write_run
+from xaibench.settings import CONF_DIR
+
+
+def test_runs_naming_a_folder_in_the_same_second_get_one_each(tmp_path):
+    base = str(tmp_path / "results" / "d5" / "2026-01-01_00-00-00")
+    barrier, named = threading.Barrier(8), []
+
+    def name() -> None:
+        barrier.wait()
+        named.append(new_folder(base))
+
+    threads = [threading.Thread(target=name) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(named) == sorted([base, *(f"{base}_{n}" for n in range(2, 9))])
+    assert all(Path(folder).is_dir() for folder in named)
+
+
+def test_the_default_folders_are_named_by_new_folder_and_hydra_writes_nothing_itself():
+    hydra = yaml.safe_load((Path(CONF_DIR) / "config.yaml").read_text())["hydra"]
+    assert hydra["run"]["dir"].startswith("${xaibench.new_folder:results/${name}/")
+    assert hydra["sweep"]["dir"].startswith("${xaibench.new_folder:results/${name}/multirun/")
+    assert hydra["output_subdir"] is None  # xaibench writes .hydra/ (write_hydra_files)
+    assert hydra["job_logging"]["handlers"]["file"]["delay"]  # no log file until a log line
+
+
+def test_a_held_folder_is_refused_and_the_next_run_removes_what_a_killed_one_left(tmp_path):
+    leftovers = [tmp_path / ".scores.parquet.x1.tmp", tmp_path / "plots" / ".gallery.png.x2.tmp",
+                 tmp_path / ".hydra" / ".config.yaml.x3.tmp"]  # fmt: skip
+    kept = [tmp_path / "scores.parquet", tmp_path / "plots" / "gallery.png", tmp_path / "notes"]
+    for path in leftovers + kept:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("x")
+    with claimed(tmp_path):
+        assert not any(path.exists() for path in leftovers)
+        assert all(path.exists() for path in kept)
+        with pytest.raises(XaibenchError, match="is in use by another run"), claimed(tmp_path):
+            pass
+        assert (tmp_path / LOCK).exists()
+    assert not (tmp_path / LOCK).exists()
+    with claimed(tmp_path):  # free again
+        pass
+
+
+def test_a_lock_taken_on_a_file_its_last_holder_removed_holds_nothing(tmp_path):
+    path = tmp_path / LOCK
+    with open(path, "a") as lock:
+        path.unlink()  # as a run ending removes it, just after this one opened it
+        assert not locked(lock.fileno(), path)
+        path.touch()  # a run starting now creates a new one
+        assert not locked(lock.fileno(), path)
+
+
+def test_a_complete_run_is_kept_and_another_config_refused(tmp_path):
+    cfg = compose_config("seed=3")
+    assert not completed_run(tmp_path, cfg)  # nothing there yet
+    meta = {"config": OmegaConf.to_container(cfg, resolve=True)}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    assert completed_run(tmp_path, cfg)
+    assert completed_run(tmp_path, compose_config("seed=3", "threads=2"))  # not a result setting
+    with pytest.raises(XaibenchError, match="already holds the results of another config"):
+        completed_run(tmp_path, compose_config("seed=4"))
+
+
+def test_writing_a_run_removes_plots_an_earlier_run_left(tmp_path):
+    cfg = compose_config("debug=fast", "threads=1", "method=[saliency]", "metric=[deletion]",
+                         f"cache_dir={tmp_path / 'cache'}")  # fmt: skip
+    folder = tmp_path / "run"
+    (folder / "plots").mkdir(parents=True)
+    (folder / "plots" / "curves_sensitivity_n.png").write_bytes(b"an interrupted run's plot")
+    write_run(folder, run(cfg))
+    assert sorted(p.name for p in (folder / "plots").iterdir()) == [
+        "curves_deletion.png",
+        "gallery.png",
+    ]
