@@ -1,5 +1,6 @@
 """Run folders in this process: new folders never shared, a held folder refused, leftovers of
-killed runs removed, plots of an earlier run pruned, a complete run kept."""
+killed runs removed, plots of an earlier run pruned, complete and failed runs told apart, and
+a sweep with a failed job exiting 1."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from omegaconf import OmegaConf
 
 from tests.helpers import compose_config
 from xaibench.registry import XaibenchError
-from xaibench.run import run
+from xaibench.run import run, run_failure
 from xaibench.runfolder import LOCK, claimed, completed_run, locked, new_folder, write_run
 from xaibench.settings import CONF_DIR
+from xaibench.sweep_report import ReportAfterSweep
 
 
 def test_runs_naming_a_folder_in_the_same_second_get_one_each(tmp_path):
@@ -70,15 +72,37 @@ def test_a_lock_taken_on_a_file_its_last_holder_removed_holds_nothing(tmp_path):
         assert not locked(lock.fileno(), path)
 
 
-def test_a_complete_run_is_kept_and_another_config_refused(tmp_path):
+def meta_of(config: dict, status: str = "complete") -> str:
+    return json.dumps({"status": status, "config": config})
+
+
+def test_a_complete_run_is_kept_and_a_failed_one_is_replaced_by_any_config(tmp_path):
     cfg = compose_config("seed=3")
+    config = OmegaConf.to_container(cfg, resolve=True)
     assert not completed_run(tmp_path, cfg)  # nothing there yet
-    meta = {"config": OmegaConf.to_container(cfg, resolve=True)}
-    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    (tmp_path / "meta.json").write_text(meta_of(config))
     assert completed_run(tmp_path, cfg)
     assert completed_run(tmp_path, compose_config("seed=3", "threads=2"))  # not a result setting
     with pytest.raises(XaibenchError, match="already holds the results of another config"):
         completed_run(tmp_path, compose_config("seed=4"))
+    (tmp_path / "meta.json").write_text(meta_of(config, "failed: every method failed"))
+    assert not completed_run(tmp_path, cfg)
+    assert not completed_run(tmp_path, compose_config("seed=4"))
+    (tmp_path / "meta.json").write_text(json.dumps({"config": config}))  # before `status`
+    assert completed_run(tmp_path, cfg)
+
+
+def test_a_run_fails_when_every_method_or_every_metric_failed():
+    def error(stage: str, method: str | None = None, metric: str | None = None) -> dict:
+        return {"stage": stage, "method": method, "metric": metric, "error": "E"}
+
+    methods = ["saliency", "gradcam"]
+    assert run_failure(methods, [], scored=True) is None
+    assert run_failure(methods, [error("explain", "gradcam")], scored=True) is None
+    both = [error("explain", "saliency"), error("explain", "gradcam")]
+    assert run_failure(methods, both, scored=False) == "every method failed"
+    metric = [error("evaluate", metric="deletion")]
+    assert run_failure(methods, metric, scored=False) == "every metric failed"
 
 
 def test_writing_a_run_removes_plots_an_earlier_run_left(tmp_path):
@@ -92,3 +116,17 @@ def test_writing_a_run_removes_plots_an_earlier_run_left(tmp_path):
         "curves_deletion.png",
         "gallery.png",
     ]
+
+
+def test_a_sweep_with_a_failed_job_exits_1_after_every_job(tmp_path, capsys):
+    for job, status in enumerate(["complete", "failed: every metric failed", "complete"]):
+        (tmp_path / str(job)).mkdir()
+        (tmp_path / str(job) / "meta.json").write_text(json.dumps({"status": status}))
+    config = OmegaConf.create({"sweep_report": False, "hydra": {"sweep": {"dir": str(tmp_path)}}})
+    with pytest.raises(SystemExit) as exit_:
+        ReportAfterSweep().on_multirun_end(config)
+    assert exit_.value.code == 1
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and str(tmp_path / "1") in stderr
+    (tmp_path / "1" / "meta.json").write_text(json.dumps({"status": "complete"}))
+    ReportAfterSweep().on_multirun_end(config)  # every job complete: no exit

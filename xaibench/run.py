@@ -14,6 +14,7 @@ from pathlib import Path
 import hydra
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from xaibench.data import load_dataset
@@ -25,6 +26,7 @@ from xaibench.report.summary import summary_and_control
 from xaibench.result import RunResult
 from xaibench.run_tables import as_json, run_tables
 from xaibench.runfolder import (
+    COMPLETE,
     claimed,
     completed_run,
     relative,
@@ -64,10 +66,19 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
     summary, failing = summary_and_control(scores, settings.seed)
     for error in stages.errors:
         log.error("%s failed: %s", failed_what(error), error["error"])
+    failure = run_failure(list(settings.methods), stages.errors, scored=len(scores) > 0)
     meta = run_meta(cfg, settings, stages, started, run_id, overrides, cpu, data, data_spec,
-                    data_cached, trained, samples, summary, failing)  # fmt: skip
+                    data_cached, trained, samples, summary, failing, failure)  # fmt: skip
     return RunResult(scores, curves, summary, meta, samples.inputs, samples.labels,
                      samples.targets, maps, keys.context.get("masks"))  # fmt: skip
+
+
+def run_failure(methods: list[str], errors: list[dict], scored: bool) -> str | None:
+    """Why a run has no score at all (every method failed, or every metric did), or None."""
+    if scored or not errors:
+        return None
+    failed = {error["method"] for error in errors if error["stage"] == "explain"}
+    return "every method failed" if failed >= set(methods) else "every metric failed"
 
 
 def load_data(settings: Settings, record: dict):
@@ -109,11 +120,14 @@ def run_meta(
     cfg: DictConfig, settings: Settings, stages: Stages, started: datetime, run_id: str,
     overrides: list[str] | None, cpu: dict, data, data_spec: dict, data_cached: bool,
     trained: TrainedModel, samples: Samples, summary: pd.DataFrame, control_failures: dict,
+    failure: str | None,
 ) -> dict:  # fmt: skip
-    """meta.json: where the results came from, what was run and what it cost."""
+    """meta.json: where the results came from, what was run and what it cost, and whether it
+    is complete (`status`: complete, or failed and why)."""
     finished = datetime.now(UTC)
     return {
         "experiment": settings.name,
+        "status": f"failed: {failure}" if failure else COMPLETE,
         "run_id": run_id,
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
@@ -154,7 +168,8 @@ def run_meta(
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point: skip a finished run, else hold the folder, run, write it and print
-    the summary. Exits 2 on a refused run or a bad setting."""
+    the summary. Exits 2 on a refused run or a bad setting, 1 when every method or every
+    metric failed (in a sweep, the sweep exits 1 once all its jobs have ended)."""
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
     result = None
@@ -176,3 +191,9 @@ def main(cfg: DictConfig) -> None:
         return
     print(summary_text(result.meta, result.summary))
     print(f"\nRun folder: {folder}")
+    if result.meta["status"] != COMPLETE:
+        why = result.meta["status"].removeprefix("failed: ")
+        print(f"xaibench: error: {why}; {folder} keeps what was computed, marked failed "
+              "(meta.json: status)", file=sys.stderr)  # fmt: skip
+        if hydra_cfg.mode != RunMode.MULTIRUN:  # a sweep's jobs all run; the sweep exits 1
+            sys.exit(1)

@@ -1,6 +1,6 @@
 """A run folder on disk: name a new one, hold it for one run at a time, write it (every file
-complete or absent, meta.json last), tell a finished run from an interrupted one, and refuse
-to mix the results of two configs."""
+complete or absent, meta.json last), tell a complete run from an interrupted or failed one, and
+refuse to mix the results of two configs."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ log = logging.getLogger("xaibench")
 
 GALLERY_SAMPLES = 6
 LOCK = ".xaibench.lock"  # held while a run computes and writes; removed when it ends
+COMPLETE = "complete"  # meta.json's status; a failed run's is "failed: <why>"
 
 # Settings that change neither the numbers nor what a run computes. (`threads` orders the
 # floating-point sums of training; the trained model's own cache key holds the thread count.)
@@ -114,8 +115,8 @@ def write_hydra_files(folder: Path, cfg: DictConfig) -> None:
 
 def write_run(folder: Path, result: RunResult) -> None:
     """Write tables, plots and metadata; every file appears complete or not at all, and
-    meta.json, written last, marks the folder complete. Plots that an earlier, interrupted
-    run left and this one did not make are removed."""
+    meta.json, written last, marks the folder complete (or failed: its `status`). Plots that
+    an earlier, interrupted run left and this one did not make are removed."""
     atomic_write(folder / "scores.parquet", lambda tmp: result.scores.to_parquet(tmp, index=False))
     atomic_write(folder / "curves.parquet", lambda tmp: result.curves.to_parquet(tmp, index=False))
     atomic_write(folder / "summary.csv", lambda tmp: result.summary.to_csv(tmp, index=False))
@@ -161,14 +162,17 @@ def write_plots(folder: Path, result: RunResult) -> list[Path]:
 def completed_run(folder: Path, cfg: DictConfig) -> bool:
     """Whether `folder` already holds the complete results of this config. Reads only.
 
-    meta.json is written last, so it marks a complete run. Results of another config raise:
-    a folder's results are never overwritten. A folder without meta.json holds at most the
-    complete files of an interrupted run, which the next run into it replaces.
+    meta.json is written last; its `status` tells a complete run from a failed one (every
+    method or every metric failed). A complete run of another config raises: its folder is
+    never written to again. A folder without a complete run (interrupted, or failed) is
+    replaced by the next run into it, of this config or another.
     """
     meta_path = folder / "meta.json"
     if not meta_path.exists():
         return False
     meta = json.loads(meta_path.read_text())
+    if meta.get("status", COMPLETE) != COMPLETE:
+        return False
     current = json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True), default=str))
     if result_settings(meta["config"]) != result_settings(current):
         raise XaibenchError(

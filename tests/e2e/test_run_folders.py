@@ -1,5 +1,6 @@
-"""A run folder belongs to one run: runs started together get a folder each, and a held folder
-is refused untouched."""
+"""A run folder belongs to one run: runs started together get a folder each, a held folder is
+refused untouched, and a run in which every method failed exits 1 with its folder marked
+failed."""
 
 from __future__ import annotations
 
@@ -66,3 +67,20 @@ def test_a_folder_held_by_a_run_refuses_a_second_run_without_touching_it(tmp_pat
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "is in use by another run" in done.stderr
     assert snapshot(folder) == before
+
+
+def test_a_run_in_which_every_method_failed_exits_1_and_its_folder_is_marked_failed(tmp_path):
+    folder, cache = tmp_path / "run", tmp_path / "cache"
+    failed = xaibench_cli("debug=fast", "method=[gradcam]", "method.gradcam.layer=no.such",
+                          f"hydra.run.dir={folder}", cache=cache)  # fmt: skip
+    assert failed.returncode == 1
+    assert failed.stderr.strip().count("\n") == 0, failed.stderr
+    assert "every method failed" in failed.stderr and "marked failed" in failed.stderr
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["status"] == "failed: every method failed"
+    assert "Run failed: every method failed" in (folder / "summary.md").read_text()
+    # Not complete: the next run into the folder, here of a fixed config, replaces it.
+    fixed = xaibench_cli("debug=fast", "method=[saliency]", f"hydra.run.dir={folder}", cache=cache)
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads((folder / "meta.json").read_text())["status"] == "complete"
+    assert set(pd.read_parquet(folder / "scores.parquet")["method"]) == {"saliency"}
