@@ -6,6 +6,7 @@ line naming the bad value and the valid ones instead, before anything runs.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def cli() -> None:
     if problem is not None:
         print(f"xaibench: error: {problem}", file=sys.stderr)
         sys.exit(2)
-    from xaibench.run import main
+    from xaibench.run import LAUNCHER_PID, main
 
+    os.environ[LAUNCHER_PID] = str(os.getpid())  # jobs in child processes stop when it dies
     main()
 
 

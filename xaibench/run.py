@@ -7,7 +7,10 @@ with a composed config); `main(cfg)` is the Hydra entry point that writes the ru
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +44,10 @@ from xaibench.stages import Stages
 __all__ = ["CONF_DIR", "RunResult", "main", "run"]
 
 log = logging.getLogger("xaibench")
+
+# The process that started Hydra (set by `python -m xaibench`): a job running in a child of it
+# (joblib's workers) stops when it dies.
+LAUNCHER_PID = "XAIBENCH_LAUNCHER_PID"
 
 
 def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -> RunResult:
@@ -172,6 +179,7 @@ def main(cfg: DictConfig) -> None:
     metric failed (in a sweep, the sweep exits 1 once all its jobs have ended)."""
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
+    stop_with_launcher()
     result = None
     try:
         # A finished folder is never written to, not even its lock: checked before taking the
@@ -197,3 +205,24 @@ def main(cfg: DictConfig) -> None:
               "(meta.json: status)", file=sys.stderr)  # fmt: skip
         if hydra_cfg.mode != RunMode.MULTIRUN:  # a sweep's jobs all run; the sweep exits 1
             sys.exit(1)
+
+
+def stop_with_launcher() -> None:
+    """In a job that runs in a child process of the launching `python -m xaibench` (joblib's
+    workers), stop within a second of the launcher's death: a killed sweep leaves no workers
+    computing on. A job in the launcher itself, or under SLURM, is left alone.
+
+    A killed job leaves what a SIGKILL leaves (whole files, at most temporary ones, removed by
+    the next run into its folder); the rerun of the sweep resumes it.
+    """
+    launcher = int(os.environ.get(LAUNCHER_PID, "0"))
+    if os.getppid() != launcher or any(t.name == LAUNCHER_PID for t in threading.enumerate()):
+        return
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(0.5)
+        log.error("the sweep's launcher (pid %d) has ended: stopping this job", launcher)
+        os._exit(1)
+
+    threading.Thread(target=watch, name=LAUNCHER_PID, daemon=True).start()

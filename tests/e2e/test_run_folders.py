@@ -1,6 +1,6 @@
 """A run folder belongs to one run: runs started together get a folder each, a held folder is
-refused untouched, and a run in which every method failed exits 1 with its folder marked
-failed."""
+refused untouched, a killed sweep takes its workers with it, and a run in which every method
+failed exits 1 with its folder marked failed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +68,49 @@ def test_a_folder_held_by_a_run_refuses_a_second_run_without_touching_it(tmp_pat
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "is in use by another run" in done.stderr
     assert snapshot(folder) == before
+
+
+def process_children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; whether its new parent reaps it is not ours
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_killed_joblib_sweep_takes_its_workers_with_it(tmp_path):
+    sweep = tmp_path / "sweep"
+    launcher = xaibench_process(
+        "-m", "debug=fast", "threads=1", "seed=0,1,2,3", "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2", "sweep_report=false", f"hydra.sweep.dir={sweep}",
+        f"cache_dir={tmp_path / 'cache'}", cwd=ROOT, output=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not ((sweep / "0").exists() and (sweep / "1").exists()):  # both workers run a job
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(0.2)
+    time.sleep(1)
+    workers = process_children(launcher.pid)
+    assert len(workers) >= 2
+    launcher.kill()
+    launcher.wait()
+    killed = time.monotonic()
+    while any(running(pid) for pid in workers) and time.monotonic() - killed < 10:
+        time.sleep(0.2)
+    assert [pid for pid in workers if running(pid)] == [], "workers outlived their launcher"
 
 
 def test_a_run_in_which_every_method_failed_exits_1_and_its_folder_is_marked_failed(tmp_path):
