@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-import yaml
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from tests.helpers import compose_config
@@ -38,11 +38,15 @@ def test_runs_naming_a_folder_in_the_same_second_get_one_each(tmp_path):
 
 
 def test_the_default_folders_are_named_by_new_folder_and_hydra_writes_nothing_itself():
-    hydra = yaml.safe_load((Path(CONF_DIR) / "config.yaml").read_text())["hydra"]
-    assert hydra["run"]["dir"].startswith("${xaibench.new_folder:results/${name}/")
-    assert hydra["sweep"]["dir"].startswith("${xaibench.new_folder:results/${name}/multirun/")
-    assert hydra["output_subdir"] is None  # xaibench writes .hydra/ (write_hydra_files)
-    assert hydra["job_logging"]["handlers"]["file"]["delay"]  # no log file until a log line
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        hydra = compose("config", return_hydra_config=True).hydra
+        other = compose("config", ["hydra/job_logging=disabled"], return_hydra_config=True).hydra
+    plain = OmegaConf.to_container(hydra, resolve=False)  # resolving would make the folders
+    assert plain["run"]["dir"].startswith("${xaibench.new_folder:results/${name}/")
+    assert plain["sweep"]["dir"].startswith("${xaibench.new_folder:results/${name}/multirun/")
+    assert hydra.output_subdir is None  # xaibench writes .hydra/ (write_hydra_files)
+    assert hydra.job_logging.handlers.file.delay  # no log file until a line is logged
+    assert "handlers" not in other.job_logging  # another logging config is taken as it is
 
 
 def test_a_held_folder_is_refused_and_the_next_run_removes_what_a_killed_one_left(tmp_path):
