@@ -301,8 +301,19 @@ def damaged_run(clean, tmp_path, kind: str, fault: str, *overrides: str):
     target = copy / kind / entries[kind][0].name
     other = next(p for p in sorted((copy / kind).glob("*.pt")) if p.name not in
                  {e.name for e in entries[kind]})  # fmt: skip
+    written, theirs = target.stat().st_size, other.stat().st_size
     FAULTS[fault](target, other)
-    return run(compose_config(*RUN, f"cache_dir={copy}", *overrides)), target
+    result = run(compose_config(*RUN, f"cache_dir={copy}", *overrides))
+    return result, target, problem(fault, written, theirs)
+
+
+def problem(fault: str, written: int, theirs: int) -> str:
+    """What the log line says about `fault` on an entry of `written` bytes whose swap partner
+    had `theirs`: a swap between entries of different sizes is caught by the size check first
+    (which entries a run has, and so their sizes, depends on the cache keys)."""
+    if fault == "swapped" and written != theirs:
+        return f"has {theirs} bytes, {written} were written"
+    return PROBLEMS[fault]
 
 
 def assert_same_numbers(result, expected) -> None:
@@ -322,10 +333,10 @@ def test_a_run_recomputes_a_damaged_entry_of_every_kind_to_the_clean_numbers(
     kind, fault, clean, tmp_path, caplog
 ):
     caplog.set_level(logging.WARNING)
-    result, target = damaged_run(clean, tmp_path, kind, fault)
+    result, target, says = damaged_run(clean, tmp_path, kind, fault)
     assert_same_numbers(result, clean[0])
     (line,) = cache_lines(caplog)
-    assert f"{kind} entry {target} {PROBLEMS[fault]}" in line
+    assert f"{kind} entry {target} {says}" in line
     assert quarantined(target) == [".json", ".pt"]
     read_entry(target)  # recomputed and written whole again
 
@@ -338,10 +349,10 @@ def test_a_run_with_reuse_false_still_checks_its_dataset_and_model(
     kind, fault, clean, tmp_path, caplog
 ):
     caplog.set_level(logging.WARNING)
-    result, target = damaged_run(clean, tmp_path, kind, fault, "reuse=false")
+    result, target, says = damaged_run(clean, tmp_path, kind, fault, "reuse=false")
     assert_same_numbers(result, clean[0])
     (line,) = cache_lines(caplog)
-    assert f"{kind} entry {target} {PROBLEMS[fault]}" in line
+    assert f"{kind} entry {target} {says}" in line
     assert quarantined(target) == [".json", ".pt"]
     assert not result.meta["stages"][kind.removesuffix("s").replace("dataset", "data")]["cached"]
 
@@ -380,7 +391,7 @@ def test_a_metric_added_after_an_attribution_was_damaged_scores_the_right_maps(c
     new metric was computed on the corrupted maps."""
     _, cache, _ = clean
     added = "metric=[deletion,insertion,sensitivity_n,sparseness]"
-    result, _ = damaged_run(clean, tmp_path, "attributions", "flipped bytes", added)
+    result, _, _ = damaged_run(clean, tmp_path, "attributions", "flipped bytes", added)
     shutil.copytree(cache, tmp_path / "intact", ignore=shutil.ignore_patterns("*.lock"))
     expected = run(compose_config(*RUN, f"cache_dir={tmp_path / 'intact'}", added))
     assert_same_numbers(result, expected)

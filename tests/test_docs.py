@@ -107,6 +107,15 @@ def test_settings_tables_list_every_setting(kind):
             assert f"| `{setting}` |" in page, f"{name}: {setting}"
 
 
+def test_the_guarantees_name_tests_that_exist():
+    page = (DOCS / "guide" / "guarantees.md").read_text(encoding="utf-8")
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", page)
+    assert len(named) >= 20
+    missing = [f"{file}::{test}" for file, test in named
+               if f"def {test}(" not in (ROOT / file).read_text(encoding="utf-8")]  # fmt: skip
+    assert missing == []
+
+
 def test_the_readme_fits_in_15_kb():
     size = (ROOT / "README.md").stat().st_size
     assert size <= README_LIMIT, f"README.md is {size} bytes; move detail into docs/"

@@ -198,3 +198,23 @@ def test_a_roar_folder_is_read_by_the_report_like_a_run(monkeypatch, tmp_path):
     [group] = build_leaderboard(runs, ReportSettings(resamples=200))
     assert group.table.set_index("method").loc["saliency", "category"] == "faithfulness"
     assert group.table.set_index("method").loc["saliency", "mean"] == pytest.approx(1 / 8)
+
+
+def test_a_small_roar_study_writes_tables_the_report_reads(tmp_path):
+    """The whole loop on real (tiny) models: the run tables name the model that made the maps,
+    and reading them back gives ROAR's own accuracy table."""
+    cfg = compose_config(
+        "experiment=removal_ranking", "debug=fast", "threads=1", f"cache_dir={tmp_path / 'c'}",
+        "method=[saliency,random]", "roar.fractions=[0.5]", "roar.model_seeds=[0]",
+        "+roar.train={epochs: 1}",
+    )  # fmt: skip
+    settings, options = roar.read_roar(cfg)
+    samples = pd.concat(roar.roar(cfg), ignore_index=True)
+    roar.write_run_tables(samples, settings, options, tmp_path / "run", cfg, [], START)
+    runs = load_runs([tmp_path / "run"])
+    accuracy = roar.accuracy_table(samples).set_index(["method", "fraction"])["accuracy"]
+    read_back = runs.curves.groupby(["method", "x"])["value"].mean()
+    for (method, fraction), value in accuracy.items():
+        assert read_back[(method, fraction)] == pytest.approx(value)
+    explained = roar.explained_test_split(settings, 0)
+    assert set(runs.scores["model_key"]) == {explained["model_key"]}

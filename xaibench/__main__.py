@@ -9,6 +9,7 @@ before Hydra creates a run folder.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -111,8 +112,9 @@ def cli() -> None:
     if problem is not None:
         print(f"xaibench: error: {problem}", file=sys.stderr)
         sys.exit(2)
-    from xaibench.run import main
+    from xaibench.run import LAUNCHER_PID, main
 
+    os.environ[LAUNCHER_PID] = str(os.getpid())  # jobs in child processes stop when it dies
     main()
 
 

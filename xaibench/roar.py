@@ -59,7 +59,7 @@ from xaibench.registry import XaibenchError, check_choice
 from xaibench.report.plots import save
 from xaibench.report.stats import versus_control
 from xaibench.run_tables import as_json
-from xaibench.runfolder import relative
+from xaibench.runfolder import claimed, relative, write_hydra_files
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 from xaibench.settings import CONF_DIR, Settings, read_settings
 
@@ -323,7 +323,10 @@ def roar_tables(
     samples: pd.DataFrame, settings: Settings, options: dict, run_values: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(scores, curves) in the run-table schema from the per-sample ROAR table."""
-    per_seed = {seed: explained_test_split(settings, seed) for seed in samples["seed"].unique()}
+    # int(): the table's numpy integers would give the model another cache key (and torch's
+    # generators refuse them).
+    seeds = [int(seed) for seed in samples["seed"].unique()]
+    per_seed = {seed: explained_test_split(settings, seed) for seed in seeds}
     rows = samples.assign(value=samples["correct"].astype(float))
     for column in ("model_key", "model_accuracy", "label", "predicted", "target"):
         rows[column] = [
@@ -399,14 +402,16 @@ def main(cfg: DictConfig) -> None:
     parts = []
     try:
         settings, options = read_roar(cfg)
-        # Outputs are rewritten after every retrained model, so a long study can be read (and
-        # stopped) while it runs; the run tables and meta.json come once it has finished.
-        for part in roar(cfg):
-            parts.append(part)
-            markdown = write_outputs(pd.concat(parts, ignore_index=True), folder)
-        with cpu_threads(settings.threads):
-            write_run_tables(pd.concat(parts, ignore_index=True), settings, options, folder, cfg,
-                             list(hydra_cfg.overrides.task), started)  # fmt: skip
+        with claimed(folder):  # one run at a time in a folder
+            write_hydra_files(folder, cfg)
+            # Outputs are rewritten after every retrained model, so a long study can be read
+            # (and stopped) while it runs; the run tables and meta.json come once it has ended.
+            for part in roar(cfg):
+                parts.append(part)
+                markdown = write_outputs(pd.concat(parts, ignore_index=True), folder)
+            with cpu_threads(settings.threads):
+                write_run_tables(pd.concat(parts, ignore_index=True), settings, options, folder,
+                                 cfg, list(hydra_cfg.overrides.task), started)  # fmt: skip
     except XaibenchError as error:
         print(f"xaibench.roar: error: {error}", file=sys.stderr)
         sys.exit(2)

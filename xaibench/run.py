@@ -7,13 +7,17 @@ with a composed config); `main(cfg)` is the Hydra entry point that writes the ru
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import hydra
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from xaibench.data import load_dataset
@@ -24,7 +28,15 @@ from xaibench.report.run_summary import failed_what, summary_text, weak_model_wa
 from xaibench.report.summary import summary_and_control
 from xaibench.result import RunResult
 from xaibench.run_tables import as_json, run_tables
-from xaibench.runfolder import completed_run, discard_unstarted, relative, write_run
+from xaibench.runfolder import (
+    COMPLETE,
+    claimed,
+    completed_run,
+    discard_unstarted,
+    relative,
+    write_hydra_files,
+    write_run,
+)
 from xaibench.samples import (
     Samples,
     check_sample_count,
@@ -39,6 +51,10 @@ from xaibench.stages import Stages
 __all__ = ["CONF_DIR", "RunResult", "main", "run"]
 
 log = logging.getLogger("xaibench")
+
+# The process that started Hydra (set by `python -m xaibench`): a job running in a child of it
+# (joblib's workers) stops when it dies.
+LAUNCHER_PID = "XAIBENCH_LAUNCHER_PID"
 
 
 def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -> RunResult:
@@ -65,10 +81,19 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
     summary, failing = summary_and_control(scores, settings.seed)
     for error in stages.errors:
         log.error("%s failed: %s", failed_what(error), error["error"])
+    failure = run_failure(list(settings.methods), stages.errors, scored=len(scores) > 0)
     meta = run_meta(cfg, settings, stages, started, run_id, overrides, cpu, data, data_spec,
-                    data_cached, trained, samples, summary, failing)  # fmt: skip
+                    data_cached, trained, samples, summary, failing, failure)  # fmt: skip
     return RunResult(scores, curves, summary, meta, samples.inputs, samples.labels,
                      samples.targets, maps, keys.context.get("masks"))  # fmt: skip
+
+
+def run_failure(methods: list[str], errors: list[dict], scored: bool) -> str | None:
+    """Why a run has no score at all (every method failed, or every metric did), or None."""
+    if scored or not errors:
+        return None
+    failed = {error["method"] for error in errors if error["stage"] == "explain"}
+    return "every method failed" if failed >= set(methods) else "every metric failed"
 
 
 def load_data(settings: Settings, record: dict):
@@ -110,11 +135,14 @@ def run_meta(
     cfg: DictConfig, settings: Settings, stages: Stages, started: datetime, run_id: str,
     overrides: list[str] | None, cpu: dict, data, data_spec: dict, data_cached: bool,
     trained: TrainedModel, samples: Samples, summary: pd.DataFrame, control_failures: dict,
+    failure: str | None,
 ) -> dict:  # fmt: skip
-    """meta.json: where the results came from, what was run and what it cost."""
+    """meta.json: where the results came from, what was run and what it cost, and whether it
+    is complete (`status`: complete, or failed and why)."""
     finished = datetime.now(UTC)
     return {
         "experiment": settings.name,
+        "status": f"failed: {failure}" if failure else COMPLETE,
         "run_id": run_id,
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
@@ -154,18 +182,56 @@ def run_meta(
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point: skip a finished run, else run, write the folder, print the summary."""
+    """Hydra entry point: skip a finished run, else hold the folder, run, write it and print
+    the summary. Exits 2 on a refused run or a bad setting, 1 when every method or every
+    metric failed (in a sweep, the sweep exits 1 once all its jobs have ended)."""
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
+    stop_with_launcher()
+    result = None
     try:
-        if completed_run(folder, cfg):
-            print(f"xaibench: {folder} already holds this run's results; skipped")
-            return
-        result = run(cfg, run_id=relative(folder), overrides=list(hydra_cfg.overrides.task))
+        # A finished folder is never written to, not even its lock: checked before taking the
+        # folder, and again once it is held, in case another run finished it meanwhile.
+        if not completed_run(folder, cfg):
+            with claimed(folder):
+                if not completed_run(folder, cfg):
+                    overrides = list(hydra_cfg.overrides.task)
+                    result = run(cfg, run_id=relative(folder), overrides=overrides)
+                    write_hydra_files(folder, cfg)
+                    write_run(folder, result)
     except XaibenchError as error:
         print(f"xaibench: error: {error}", file=sys.stderr)
         discard_unstarted(folder)
         sys.exit(2)
-    write_run(folder, result)
+    if result is None:
+        print(f"xaibench: {folder} already holds this run's results; skipped")
+        return
     print(summary_text(result.meta, result.summary))
     print(f"\nRun folder: {folder}")
+    if result.meta["status"] != COMPLETE:
+        why = result.meta["status"].removeprefix("failed: ")
+        print(f"xaibench: error: {why}; {folder} keeps what was computed, marked failed "
+              "(meta.json: status)", file=sys.stderr)  # fmt: skip
+        if hydra_cfg.mode != RunMode.MULTIRUN:  # a sweep's jobs all run; the sweep exits 1
+            sys.exit(1)
+
+
+def stop_with_launcher() -> None:
+    """In a job that runs in a child process of the launching `python -m xaibench` (joblib's
+    workers), stop within a second of the launcher's death: a killed sweep leaves no workers
+    computing on. A job in the launcher itself, or under SLURM, is left alone.
+
+    A killed job leaves what a SIGKILL leaves (whole files, at most temporary ones, removed by
+    the next run into its folder); the rerun of the sweep resumes it.
+    """
+    launcher = int(os.environ.get(LAUNCHER_PID, "0"))
+    if os.getppid() != launcher or any(t.name == LAUNCHER_PID for t in threading.enumerate()):
+        return
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(0.5)
+        log.error("the sweep's launcher (pid %d) has ended: stopping this job", launcher)
+        os._exit(1)
+
+    threading.Thread(target=watch, name=LAUNCHER_PID, daemon=True).start()

@@ -132,13 +132,17 @@ def test_bad_input_is_one_line_without_traceback(override, expected, tmp_path):
 
 def test_a_finished_run_is_skipped_and_never_overwritten(demo_run):
     base, _, _ = demo_run
-    scores = base / "first" / "scores.parquet"
-    before = scores.read_bytes()
-    args = ["experiment=ig_vs_gradcam", "debug=fast", f"hydra.run.dir={base / 'first'}"]
-    again = xaibench_cli(*args, cache=base / "cache")
+    folder = base / "first"
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert {".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml"} <= {
+        str(p.relative_to(folder)) for p in before
+    }
+    args = ["experiment=ig_vs_gradcam", "debug=fast", f"hydra.run.dir={folder}"]
+    # threads changes no result setting: skipped, and .hydra/ still records threads=1
+    again = xaibench_cli(*args, "threads=2", cache=base / "cache")
     assert again.returncode == 0
     assert "already holds this run's results; skipped" in again.stdout
     other = xaibench_cli(*args, "samples=8", cache=base / "cache")
     assert other.returncode == 2
     assert "already holds the results of another config" in other.stderr
-    assert scores.read_bytes() == before
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before

@@ -22,6 +22,7 @@ from xaibench.report.load import load_runs
 from xaibench.report.settings import ReportSettings
 from xaibench.report.summary import control_failures, control_sentence, summarize
 from xaibench.report.tables import leaderboard_latex, leaderboard_markdown
+from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 
 FAST = ReportSettings(resamples=300)
 
@@ -52,6 +53,18 @@ def test_the_same_scores_from_two_folders_are_refused(sweep, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(XaibenchError, match="no runs found"):
         load_runs([tmp_path / "empty"])
+
+
+def test_a_failed_run_without_scores_is_left_out(sweep, tmp_path):
+    failed = sweep / "3"  # every method failed: empty tables, as a run writes them
+    failed.mkdir()
+    pd.DataFrame(columns=SCORE_COLUMNS).to_parquet(failed / "scores.parquet")
+    pd.DataFrame(columns=CURVE_COLUMNS).to_parquet(failed / "curves.parquet")
+    runs = load_runs([sweep])
+    assert len(runs.metas) == 3
+    assert pd.api.types.is_float_dtype(runs.curves["x"])  # what the curve plots draw
+    with pytest.raises(XaibenchError, match="every run failed"):
+        load_runs([failed])
 
 
 def test_variants_of_one_method_get_labels_naming_the_setting(tmp_path):

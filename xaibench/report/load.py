@@ -63,11 +63,16 @@ def load_runs(paths: list[str | Path]) -> Runs:
     scores, curves, metas = [], [], {}
     for folder in folders:
         name = display_name(folder)
-        scores.append(pd.read_parquet(folder / RUN_FILE).assign(run_folder=name))
+        table = pd.read_parquet(folder / RUN_FILE)
+        if not len(table):  # a failed run (every method or every metric failed) adds nothing
+            continue
+        scores.append(table.assign(run_folder=name))
         if (folder / "curves.parquet").exists():
             curves.append(pd.read_parquet(folder / "curves.parquet").assign(run_folder=name))
         meta_file = folder / "meta.json"
         metas[name] = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    if not scores:
+        raise XaibenchError(f"no scores under {', '.join(map(str, paths))}: every run failed")
     sweeps = {
         display_name(f.parent): f.read_text()
         for path in map(Path, paths)

@@ -33,6 +33,8 @@ def summary_text(meta: dict, summary: pd.DataFrame) -> str:
     """The run's summary in markdown, from its meta.json and summary table."""
     model = meta["model"]
     lines = [f"# {meta['experiment']}: {meta['dataset']['name']} / {model['name']}", ""]
+    if meta.get("status", "complete") != "complete":
+        lines += [f"**Run {meta['status']}.**", ""]
     if model["too_weak"]:
         warning = weak_model_warning(model["test_accuracy"], model["min_accuracy"])
         lines += [f"**WARNING: {warning}.**", ""]
