@@ -93,7 +93,7 @@ def test_missing_hmt_tiles_are_named_in_one_line(data_dir, tmp_path, monkeypatch
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     if data_dir == "unset":
         monkeypatch.delenv("XAIBENCH_DATA", raising=False)
-        folder = tmp_path / "home" / "xaibench-data" / "hmt"
+        folder = tmp_path / "home" / "data" / "hmt"
     else:
         monkeypatch.setenv("XAIBENCH_DATA", str(tmp_path / "empty"))
         folder = tmp_path / "empty" / "hmt"
@@ -103,5 +103,5 @@ def test_missing_hmt_tiles_are_named_in_one_line(data_dir, tmp_path, monkeypatch
     assert str(excinfo.value) == (
         f"imagefolder root {folder} is not a folder; set dataset.root=<folder with one "
         "subfolder of images per class> (setups such as setup=hmt look under $XAIBENCH_DATA, "
-        "by default ~/xaibench-data)"
+        "by default ~/data)"
     )
