@@ -56,11 +56,11 @@ def test_one_page_per_registered_method_and_metric():
     pages = generated()
     for section, registry in (("methods", METHODS), ("metrics", METRICS)):
         entries = {p for p in pages if p.startswith(f"{section}/")}
-        names = {f"{section}/{name}.md" for name in registry}
+        names = {f"{section}/{name}.md" for name in registry.builtin_names()}
         assert entries - names == {f"{section}/index.md", f"{section}/SUMMARY.md"}
         assert names <= entries
         index = pages[f"{section}/index.md"]
-        assert all(f"]({name}.md)" in index for name in registry)
+        assert all(f"]({name}.md)" in index for name in registry.builtin_names())
     kind = {"methods": "method", "metrics": "metric"}
     for path, text in pages.items():
         section, _, name = path.partition("/")
@@ -101,7 +101,7 @@ def test_a_docstring_without_sections_still_makes_a_page():
 @pytest.mark.parametrize("kind", ["method", "metric"])
 def test_settings_tables_list_every_setting(kind):
     registry = METHODS if kind == "method" else METRICS
-    for name in registry:
+    for name in registry.builtin_names():
         page = generated()[f"{kind}s/{name}.md"]
         for setting in registry[name].settings():
             assert f"| `{setting}` |" in page, f"{name}: {setting}"
