@@ -11,6 +11,7 @@ import re
 import pytest
 import yaml
 
+import xaibench
 from tests.helpers import ROOT
 from xaibench.methods import METHODS, MethodInfo
 from xaibench.metrics import METRICS
@@ -50,6 +51,26 @@ def page_exists(path: str) -> bool:
 
 def links(markdown: str) -> list[str]:
     return re.findall(r"\]\(([^)#\s]+)", markdown)
+
+
+def mine(model, inputs, target):
+    """A plug-in of this test."""
+    return inputs
+
+
+def test_installed_plugins_have_a_marked_section_and_the_tests_example_is_left_out():
+    xaibench.register_method("test_docs_plugin", family="other")(mine)
+    try:
+        index = generated()["methods/index.md"]
+    finally:
+        METHODS.remove("test_docs_plugin")
+    builtin, _, plugins = index.partition("## Installed plug-ins")
+    assert "Not part of xaibench" in plugins
+    assert "| `test_docs_plugin` | other | A plug-in of this test. | tests.test_docs.mine |" in (
+        plugins
+    )
+    assert "test_docs_plugin" not in builtin
+    assert "gxi_pos" not in index  # the example package, installed for the tests
 
 
 def test_one_page_per_registered_method_and_metric():

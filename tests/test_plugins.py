@@ -299,3 +299,15 @@ def test_a_broken_installed_plugin_warns_in_one_line_and_breaks_nothing(monkeypa
         "named 'nosuch_plugin_pkg'"
     )
     assert METHODS.names() == before
+
+
+def test_a_plugin_map_of_the_wrong_shape_fails_that_method_only(user_module, tmp_path):
+    module, write = user_module
+    write(PLUGIN.replace(".clamp(min=clip)", ".clamp(min=clip).sum(dim=1)"))
+    result = plugin_run(module, tmp_path)
+    (error,) = result.meta["errors"]
+    assert error["stage"] == "explain" and error["method"] == "mine"
+    assert (
+        f"method '{module}.gxi' returned a map shaped (8, 40) of torch.float32" in (error["error"])
+    )
+    assert set(result.scores.method) == {"saliency"}

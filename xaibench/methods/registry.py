@@ -54,7 +54,9 @@ class MethodInfo(Registered):
 METHODS: Registry[MethodInfo] = Registry("method")
 
 
-def register_method(name: str, *, family: str, renamed: dict[str, str] | None = None):
+def register_method(
+    name: str, *, family: str, renamed: dict[str, str] | None = None
+) -> Callable[[Callable], Callable]:
     """Register `fn(model, inputs, target, **settings) -> attributions` as method `name`.
 
     Use it as a decorator, in xaibench or in your own module (a plug-in): the method can then

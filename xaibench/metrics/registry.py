@@ -123,7 +123,7 @@ def register_metric(
     curve_y_label: str | None = None,
     shared_across_methods: bool = False,
     renamed: dict[str, str] | None = None,
-):
+) -> Callable[[Callable], Callable]:
     """Register a metric; its docstring (Google style, with a `References:` section) is its
     description everywhere.
 
