@@ -311,3 +311,21 @@ def test_a_plugin_map_of_the_wrong_shape_fails_that_method_only(user_module, tmp
         f"method '{module}.gxi' returned a map shaped (8, 40) of torch.float32" in (error["error"])
     )
     assert set(result.scores.method) == {"saliency"}
+
+
+def test_a_run_folder_of_a_plugin_whose_code_changed_is_refused(user_module, tmp_path):
+    from xaibench.origins import origin, refresh
+    from xaibench.runfolder import changed_plugin
+
+    module, write = user_module
+    first = plugin_run(module, tmp_path)
+    assert changed_plugin(first.meta) is None
+    write(EDITED)
+    assert changed_plugin(first.meta) == f"method 'mine' ({module}.gxi)"
+    write(PLUGIN)
+    assert changed_plugin(first.meta) is None
+    refresh(module)
+    assert (
+        origin(METHODS[f"{module}.gxi"].fn).version
+        == (first.meta["plugins"]["methods"]["mine"]["_version_"])
+    )
