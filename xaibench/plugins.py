@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,10 @@ def load_entry_points(kind: str, registry: Registry) -> None:
     """Import every installed plug-in of `kind` (method or metric) named under its entry-point
     group; each registers itself. One failing is left out with a `PluginWarning`."""
     for point in importlib.metadata.entry_points(group=GROUPS[kind]):
+        if _being_imported(point.module):
+            # The plug-in's module imported xaibench (`import xaibench_plugin` came first): its
+            # decorators register its functions once xaibench is loaded.
+            continue
         try:
             loaded = point.load()
         except Exception as error:
@@ -62,6 +67,12 @@ def load_entry_points(kind: str, registry: Registry) -> None:
                 PluginWarning,
                 stacklevel=2,
             )
+
+
+def _being_imported(module: str) -> bool:
+    """Whether `module` is part-way through its own import (it imported xaibench)."""
+    spec = getattr(sys.modules.get(module), "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
 
 
 def registry_entries(registry: Registry) -> list[Any]:

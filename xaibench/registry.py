@@ -68,7 +68,10 @@ class Registry(Generic[T]):
         except a user's function registered again from the same import path (its module was
         reloaded after an edit, or a config declares it anew): the new entry replaces the old."""
         if name in self._entries and not _same_plugin(self._entries[name], entry):
-            raise ValueError(f"{self.kind} {name!r} is registered twice")
+            paths = [_import_path(e) for e in (self._entries[name], entry)]
+            raise ValueError(
+                f"{self.kind} {name!r} is registered twice: by {paths[0]} and {paths[1]}"
+            )
         self._entries[name] = entry
         return entry
 
@@ -101,6 +104,11 @@ class Registry(Generic[T]):
         function is a user's) left out."""
         fns = {name: getattr(entry, "fn", None) for name, entry in self._entries.items()}
         return [name for name, fn in sorted(fns.items()) if fn is None or is_builtin(fn)]
+
+
+def _import_path(entry: object) -> str:
+    fn = inspect.unwrap(getattr(entry, "fn", None) or (lambda: None))
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
 
 
 def _same_plugin(old: object, new: object) -> bool:

@@ -61,3 +61,17 @@ def test_the_pages_sweep_ranks_the_plugin_against_the_builtins(tmp_path):
     params = scores[scores.method == "gxi_pos"].method_params.unique()
     assert len(params) == 1
     assert '"_target_": "xaibench_example_plugin.methods.gxi_pos"' in params[0]
+
+
+def test_importing_the_plugin_before_xaibench_registers_it_without_a_warning():
+    """The plug-in's module imports xaibench, whose import loads the entry points, which name
+    that same module, part-way imported: it is left to register itself, without a warning."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import xaibench_example_plugin.methods, xaibench; "
+         "print(xaibench.available_methods().count('gxi_pos'), "
+         "xaibench.available_metrics().count('top_drop'))"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
+    assert "PluginWarning" not in done.stderr
