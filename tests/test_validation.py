@@ -1,7 +1,8 @@
 """Every bad input fails before any work starts, in one line that names the setting, the bad
 value and what is valid: the Python API (`explain`, `evaluate`), every registered method's and
 metric's settings, the settings a run reads, and the data and model a run gets. The command
-line's table is tests/e2e/test_validation_cli.py."""
+line's table is tests/e2e/test_validation_cli.py; the plug-ins' (a wrong `_target_`,
+function or map) is in tests/test_plugins.py."""
 
 from __future__ import annotations
 
