@@ -9,9 +9,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test test-quick test-slow docs lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/example_plugin/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -e ".[dev]" -e tests/example_plugin
 	touch $(STAMP)
 
 setup: $(STAMP)

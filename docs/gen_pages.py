@@ -136,9 +136,10 @@ def group_of(kind: str, info) -> str:
 
 
 def ordered(kind: str, registry) -> list:
-    """Entries by family (methods) or category (metrics), in the registry's order, then name."""
+    """xaibench's own entries by family (methods) or category (metrics), in the registry's
+    order, then name (installed plug-ins: see `plugin_section`)."""
     order = {group: i for i, group in enumerate(group_order(kind))}
-    infos = [registry[name] for name in registry.names()]
+    infos = [registry[name] for name in registry.builtin_names()]
     return sorted(infos, key=lambda info: (order.get(group_of(kind, info), 99), info.name))
 
 
@@ -252,6 +253,37 @@ def entry_page(kind: str, info) -> str:
     return "\n".join(out)
 
 
+# The worked example of the user guide's "Benchmark your own method", installed in the dev
+# environment from tests/example_plugin: not a part of xaibench, so never in its catalogue.
+EXAMPLE_DISTRIBUTIONS = ("xaibench-example-plugin",)
+
+
+def plugin_section(kind: str, registry) -> list[str]:
+    """Plug-ins installed where the site is built, in a section of their own, marked as not
+    xaibench's (the tests' example left out): name, group, summary, distribution."""
+    from xaibench.plugins import provenance
+
+    rows = []
+    for name in registry.names():
+        info = registry[name]
+        found = provenance(info.fn)
+        if found is None or found.get("_distribution_", "").split(" ")[0] in EXAMPLE_DISTRIBUTIONS:
+            continue
+        source = found.get("_distribution_") or found["_target_"]
+        rows.append([f"`{name}`", group_of(kind, info), cell(info.doc.summary), cell(source)])
+    if not rows:
+        return []
+    return [
+        "## Installed plug-ins",
+        "",
+        f"Not part of xaibench: {KINDS[kind]} of packages installed where this site was built "
+        "(see [Benchmark your own method](../guide/your-own-method.md)).",
+        "",
+        table(["name", "family" if kind == "method" else "category", "summary", "package"], rows),
+        "",
+    ]
+
+
 def index_page(kind: str, registry) -> str:
     plural = KINDS[kind]
     if kind == "method":
@@ -261,9 +293,9 @@ def index_page(kind: str, registry) -> str:
             for i in ordered(kind, registry)
         ]
         intro = (
-            f"{len(registry)} methods. Each works the same on signals `(N, C, L)` and images "
-            "`(N, C, H, W)` and returns a map shaped like the input; what they share is in "
-            "[What methods and metrics share](../guide/shared-behaviour.md)."
+            f"{len(registry.builtin_names())} methods. Each works the same on signals "
+            "`(N, C, L)` and images `(N, C, H, W)` and returns a map shaped like the input; "
+            "what they share is in [What methods and metrics share](../guide/shared-behaviour.md)."
         )
     else:
         headers = ["name", "category", "direction", "summary"]
@@ -272,8 +304,8 @@ def index_page(kind: str, registry) -> str:
             for i in ordered(kind, registry)
         ]
         intro = (
-            f"{len(registry)} metrics. Each scores every sample on its own; what they share is "
-            "in [What methods and metrics share](../guide/shared-behaviour.md)."
+            f"{len(registry.builtin_names())} metrics. Each scores every sample on its own; "
+            "what they share is in [What methods and metrics share](../guide/shared-behaviour.md)."
         )
     return "\n".join(
         [
@@ -285,6 +317,7 @@ def index_page(kind: str, registry) -> str:
             "",
             table(headers, rows),
             "",
+            *plugin_section(kind, registry),
         ]
     )
 

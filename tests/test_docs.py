@@ -11,6 +11,7 @@ import re
 import pytest
 import yaml
 
+import xaibench
 from tests.helpers import ROOT
 from xaibench.methods import METHODS, MethodInfo
 from xaibench.metrics import METRICS
@@ -52,15 +53,35 @@ def links(markdown: str) -> list[str]:
     return re.findall(r"\]\(([^)#\s]+)", markdown)
 
 
+def mine(model, inputs, target):
+    """A plug-in of this test."""
+    return inputs
+
+
+def test_installed_plugins_have_a_marked_section_and_the_tests_example_is_left_out():
+    xaibench.register_method("test_docs_plugin", family="other")(mine)
+    try:
+        index = generated()["methods/index.md"]
+    finally:
+        METHODS.remove("test_docs_plugin")
+    builtin, _, plugins = index.partition("## Installed plug-ins")
+    assert "Not part of xaibench" in plugins
+    assert "| `test_docs_plugin` | other | A plug-in of this test. | tests.test_docs.mine |" in (
+        plugins
+    )
+    assert "test_docs_plugin" not in builtin
+    assert "gxi_pos" not in index  # the example package, installed for the tests
+
+
 def test_one_page_per_registered_method_and_metric():
     pages = generated()
     for section, registry in (("methods", METHODS), ("metrics", METRICS)):
         entries = {p for p in pages if p.startswith(f"{section}/")}
-        names = {f"{section}/{name}.md" for name in registry}
+        names = {f"{section}/{name}.md" for name in registry.builtin_names()}
         assert entries - names == {f"{section}/index.md", f"{section}/SUMMARY.md"}
         assert names <= entries
         index = pages[f"{section}/index.md"]
-        assert all(f"]({name}.md)" in index for name in registry)
+        assert all(f"]({name}.md)" in index for name in registry.builtin_names())
     kind = {"methods": "method", "metrics": "metric"}
     for path, text in pages.items():
         section, _, name = path.partition("/")
@@ -101,7 +122,7 @@ def test_a_docstring_without_sections_still_makes_a_page():
 @pytest.mark.parametrize("kind", ["method", "metric"])
 def test_settings_tables_list_every_setting(kind):
     registry = METHODS if kind == "method" else METRICS
-    for name in registry:
+    for name in registry.builtin_names():
         page = generated()[f"{kind}s/{name}.md"]
         for setting in registry[name].settings():
             assert f"| `{setting}` |" in page, f"{name}: {setting}"

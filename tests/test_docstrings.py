@@ -18,7 +18,9 @@ from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
 from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
 
-ENTRIES = [("method", name) for name in METHODS] + [("metric", name) for name in METRICS]
+ENTRIES = [("method", name) for name in METHODS.builtin_names()] + [
+    ("metric", name) for name in METRICS.builtin_names()
+]
 
 
 def info_of(kind: str, name: str):
@@ -46,7 +48,7 @@ def test_every_setting_is_documented_and_every_documented_name_exists(kind, name
     assert sorted(documented - exists) == []
 
 
-@pytest.mark.parametrize("name", list(METRICS))
+@pytest.mark.parametrize("name", METRICS.builtin_names())
 def test_a_metric_docstring_states_its_registered_direction(name):
     info = METRICS[name]
     said = "Higher is better" if info.higher_is_better else "Lower is better"
@@ -81,7 +83,9 @@ def test_ruff_checks_the_docstrings_of_every_public_module():
         getattr(importlib.import_module(m), name).__module__ for name, m in exported.items()
     }
     modules |= {
-        registry[name].fn.__module__ for registry in (METHODS, METRICS) for name in registry
+        registry[name].fn.__module__
+        for registry in (METHODS, METRICS)
+        for name in registry.builtin_names()
     }
     for module in sorted(modules):
         path = Path(importlib.util.find_spec(module).origin).relative_to(root)

@@ -3,6 +3,8 @@
 Prints every registered method (family, description, citation, default settings) and metric
 (category, direction, description, citation); `--markdown` prints tables instead;
 `--write-configs` regenerates the method and metric configs from the docstrings (configs.py).
+Installed plug-ins (plugins.py) are listed with the built-ins, each marked `plug-in` with its
+distribution (or import path) and version.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from tabulate import tabulate
 
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
+from xaibench.plugins import provenance
 
 WIDTH = 100
 
@@ -26,6 +29,7 @@ def method_rows() -> list[dict]:
             "description": info.description,
             "citation": info.citation,
             "defaults": _settings(info.defaults()),
+            "plug-in": plugin_of(info.fn),
         }
         for info in (METHODS[name] for name in METHODS.names())
     ]
@@ -40,9 +44,19 @@ def metric_rows() -> list[dict]:
             "description": info.description,
             "citation": info.citation,
             "defaults": _settings(info.defaults()),
+            "plug-in": plugin_of(info.fn),
         }
         for info in (METRICS[name] for name in METRICS.names())
     ]
+
+
+def plugin_of(fn) -> str:
+    """'' for xaibench's own; for a plug-in its distribution and version (or its import path
+    and version where no installed distribution holds it)."""
+    found = provenance(fn)
+    if found is None:
+        return ""
+    return found.get("_distribution_") or f"{found['_target_']} {found['_version_']}"
 
 
 def _settings(defaults: dict) -> str:
@@ -54,6 +68,7 @@ def as_text(title: str, rows: list[dict], kind_key: str) -> str:
     lines = [f"{title} ({len(rows)})", ""]
     for row in rows:
         tags = [row[kind_key]] + ([row["direction"]] if "direction" in row else [])
+        tags += [f"plug-in: {row['plug-in']}"] if row["plug-in"] else []
         lines.append(f"{row['name']}  [{', '.join(tags)}]")
         for text in (row["description"], row["citation"], f"defaults: {row['defaults'] or '-'}"):
             lines += textwrap.wrap(text, WIDTH, initial_indent="    ", subsequent_indent="    ")
@@ -62,6 +77,9 @@ def as_text(title: str, rows: list[dict], kind_key: str) -> str:
 
 
 def as_markdown(rows: list[dict]) -> str:
+    """A table; its `plug-in` column only where a plug-in is installed."""
+    if not any(row["plug-in"] for row in rows):
+        rows = [{k: v for k, v in row.items() if k != "plug-in"} for row in rows]
     return tabulate(rows, headers="keys", tablefmt="github")
 
 

@@ -87,11 +87,12 @@ def config_text(kind: str, info: MethodInfo | MetricInfo) -> str:
 
 
 def expected_configs(conf_dir: str | Path) -> dict[Path, str]:
-    """Every generated config file's path and text."""
+    """Every generated config file's path and text: xaibench's own methods and metrics
+    (plug-ins are selected with `+method.NAME={}` or `_target_`, and ship no config here)."""
     return {
         Path(conf_dir) / kind / f"{name}.yaml": config_text(kind, registry[name])
         for kind, registry in GROUPS.items()
-        for name in registry.names()
+        for name in registry.builtin_names()
     }
 
 

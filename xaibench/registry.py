@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from xaibench import docstrings
 from xaibench.constraints import allows, describe
+from xaibench.origins import is_builtin, origin
 from xaibench.renames import renamed_message
 
 T = TypeVar("T")
@@ -63,9 +64,14 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def add(self, name: str, entry: T) -> T:
-        """Register `entry` as `name` and return it; a name registered twice is a ValueError."""
-        if name in self._entries:
-            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        """Register `entry` as `name` and return it; a name registered twice is a ValueError,
+        except a user's function registered again from the same import path (its module was
+        reloaded after an edit, or a config declares it anew): the new entry replaces the old."""
+        if name in self._entries and not _same_plugin(self._entries[name], entry):
+            paths = [_import_path(e) for e in (self._entries[name], entry)]
+            raise ValueError(
+                f"{self.kind} {name!r} is registered twice: by {paths[0]} and {paths[1]}"
+            )
         self._entries[name] = entry
         return entry
 
@@ -84,9 +90,34 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def remove(self, name: str) -> None:
+        """Forget the entry `name` (a plug-in tried out in a notebook or a test)."""
+        self[name]  # an unknown name lists the valid ones
+        del self._entries[name]
+
     def names(self) -> list[str]:
-        """Every registered name, sorted."""
+        """Every registered name, sorted: xaibench's own and the plug-ins."""
         return sorted(self._entries)
+
+    def builtin_names(self) -> list[str]:
+        """The names of xaibench's own entries, sorted: plug-ins (methods and metrics whose
+        function is a user's) left out."""
+        fns = {name: getattr(entry, "fn", None) for name, entry in self._entries.items()}
+        return [name for name, fn in sorted(fns.items()) if fn is None or is_builtin(fn)]
+
+
+def _import_path(entry: object) -> str:
+    fn = inspect.unwrap(getattr(entry, "fn", None) or (lambda: None))
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+
+
+def _same_plugin(old: object, new: object) -> bool:
+    """Whether two entries are the same user's function (same import path), not xaibench's."""
+    fns = [getattr(entry, "fn", None) for entry in (old, new)]
+    if not all(callable(fn) for fn in fns):
+        return False
+    before, after = origin(fns[0]), origin(fns[1])  # type: ignore[arg-type]
+    return before is not None and after is not None and before.target == after.target
 
 
 # Data that a run hands to the methods and metrics whose functions ask for it by parameter
@@ -101,6 +132,23 @@ CONTEXT_PARAMS = ("masks", "background")
 # unless its own entry sets it: the run's seed, and the memory knob (most model inputs per
 # forward pass).
 RUN_PARAMS = ("seed", "batch_size")
+
+
+def check_data_params(
+    fn: Callable, needed: Collection[str], kind: str, name: str, form: str
+) -> None:
+    """One line if `fn` does not take every parameter of `needed` by name (a user's function
+    registered as a method or a metric), naming the missing ones and the form it must have."""
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        raise XaibenchError(f"{kind} {name!r}: {shown(fn)} has no signature to read") from None
+    missing = [p for p in needed if p not in parameters]
+    if missing and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        listed = ", ".join(repr(p) for p in missing)
+        raise XaibenchError(
+            f"{kind} {name!r}: its function takes no parameter {listed}; a {kind} is {form}"
+        )
 
 
 def context_for(fn: Callable, context: dict) -> dict:

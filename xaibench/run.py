@@ -180,6 +180,11 @@ def run_meta(
         "metrics": {label: entry.params for label, entry in settings.metrics.items()},
         "method_names": {label: entry.name for label, entry in settings.methods.items()},
         "metric_names": {label: entry.name for label, entry in settings.metrics.items()},
+        # The user's functions among them: import path and version (plugins.provenance).
+        "plugins": {kind: {label: entry.plugin for label, entry in entries.items()
+                           if entry.plugin}
+                    for kind, entries in [("methods", settings.methods),
+                                          ("metrics", settings.metrics)]},
         "errors": stages.errors,
         # pandas-stubs types itertuples fields as any scalar (n_nan is an int)
         "nan_scores": {f"{r.method}/{r.metric}": int(r.n_nan)  # type: ignore[arg-type]

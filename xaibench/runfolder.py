@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xaibench.files import atomic_write, atomic_write_text
 from xaibench.metrics import METRICS
+from xaibench.origins import locate, origin
 from xaibench.registry import XaibenchError
 from xaibench.report.plots import plot_curves, plot_gallery
 from xaibench.report.run_summary import summary_text
@@ -180,7 +181,32 @@ def completed_run(folder: Path, cfg: DictConfig) -> bool:
             f"{folder} already holds the results of another config; choose another folder "
             "with hydra.run.dir=... (or hydra.sweep.dir=... for a sweep)"
         )
+    if (changed := changed_plugin(meta)) is not None:
+        raise XaibenchError(
+            f"{folder} already holds the results of {changed}, whose code has changed since; "
+            "choose another folder with hydra.run.dir=... (or hydra.sweep.dir=...)"
+        )
     return True
+
+
+def changed_plugin(meta: dict) -> str | None:
+    """The first plug-in recorded in `meta` (a user's method or metric) whose code is no longer
+    the code that computed the results, named for a message; None if none changed."""
+    for kind, by_label in (meta.get("plugins") or {}).items():
+        for label, recorded in by_label.items():
+            if current_version(recorded["_target_"]) != recorded["_version_"]:
+                return f"{kind.removesuffix('s')} {label!r} ({recorded['_target_']})"
+    return None
+
+
+def current_version(target: str) -> str | None:
+    """The version (origins.Origin) of the code at import path `target` now, None if it
+    cannot be imported."""
+    try:
+        found = origin(locate(target))  # type: ignore[arg-type]
+    except Exception:
+        return None
+    return None if found is None else found.version
 
 
 def discard_unstarted(folder: Path) -> None:

@@ -45,6 +45,7 @@ class CacheKeys:
             "method": entry.name,
             "params": entry.params,
             "context": self._digests(extra),
+            **user_code(entry),
         }
         self._attribution_specs[entry.label] = spec
         return spec
@@ -57,7 +58,15 @@ class CacheKeys:
             "params": entry.params,
             "context": self._digests(extra),
             "attributions": spec_digest(self._attribution_specs[method], "attributions"),
+            **user_code(entry),
         }
+
+
+def user_code(entry: Entry) -> dict:
+    """The versions of the user's functions an entry runs (plug-ins), for its cache keys: an
+    edited plug-in is computed anew. Empty for xaibench's own, whose keys stay as they were
+    (the cache adds xaibench's source itself)."""
+    return {"user_code": entry.code} if entry.code else {}
 
 
 def explain_all(

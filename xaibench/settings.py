@@ -7,7 +7,7 @@ has no side effects: applying the CPU thread count is the run's business (`run.p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +22,14 @@ from xaibench.methods import METHODS
 from xaibench.metrics import METRICS, MetricInfo
 from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
 from xaibench.models import ModelSpec, check_model_params, train_config
+from xaibench.origins import origin
+from xaibench.plugins import (
+    TARGET_KEY,
+    provenance,
+    referenced_methods,
+    reload_if_edited,
+    resolve_target,
+)
 from xaibench.provenance import resolve_device
 from xaibench.registry import RUN_PARAMS, XaibenchError, check_values
 from xaibench.samples import ALL, SUBSETS
@@ -65,15 +73,25 @@ USES_KEY = "uses"
 class Entry:
     """One method or metric of a run: its label (the name in tables), the registered function
     it runs, and its settings, the run's `seed` and `batch_size` filled in wherever the function
-    takes them and the entry does not set them."""
+    takes them and the entry does not set them.
+
+    For a user's function (a plug-in), `plugin` names it (`_target_`, `_version_`: see
+    plugins.provenance) and `code` holds the version of every user's function the entry runs
+    (itself, and a plug-in method a wrapper wraps), for the cache keys; both are empty for
+    xaibench's own."""
 
     label: str
     name: str
     params: dict
+    plugin: dict | None = None
+    code: dict = field(default_factory=dict)
 
     @property
     def recorded_params(self) -> dict:
-        """The settings as the run tables record them: `uses` kept where the label is an alias."""
+        """The settings as the run tables record them: a plug-in's import path and version, or
+        `uses` where the label is an alias of a built-in."""
+        if self.plugin:
+            return {**self.plugin, **self.params}
         return self.params if self.name == self.label else {USES_KEY: self.name, **self.params}
 
 
@@ -157,8 +175,17 @@ def read_entries(section: dict, kind: str, run_values: dict) -> dict[str, Entry]
     entries = {}
     for label, given in section.items():
         params = dict(given or {})
-        name = params.pop(USES_KEY, label)
-        info = registry[name]  # an unknown name lists the valid ones
+        if TARGET_KEY in params and USES_KEY in params:
+            raise XaibenchError(
+                f"{kind} {label!r} sets both {USES_KEY} and {TARGET_KEY}; keep one ({USES_KEY} "
+                f"names a registered {kind}, {TARGET_KEY} the import path of your function)"
+            )
+        if TARGET_KEY in params:
+            name, params = resolve_target(kind, label, params)
+        else:
+            name = params.pop(USES_KEY, label)
+        reload_if_edited(registry[name].fn)  # an unknown name lists the valid ones
+        info = registry[name]
         info.check(params, label)
         set_by_run = set(REEXPLAIN_SETTINGS) - {"batch_size"} if kind == "metric" else set()
         if set_by_run & set(params) and isinstance(info, MetricInfo) and info.reexplains:
@@ -168,5 +195,14 @@ def read_entries(section: dict, kind: str, run_values: dict) -> dict[str, Entry]
             )
         taken = set(info.settings())
         run = {key: run_values[key] for key in RUN_PARAMS if key in taken and key not in params}
-        entries[label] = Entry(label, name, {**params, **run})
+        entries[label] = Entry(
+            label, name, {**params, **run}, provenance(info.fn), code_of(name, info.fn, params)
+        )
     return entries
+
+
+def code_of(name: str, fn, params: dict) -> dict[str, str]:
+    """The version of every user's function an entry runs, by registered name: its own, and
+    that of a plug-in method that a wrapper (`smooth`, `postprocess`) wraps."""
+    runs = [(name, fn)] + [(m, METHODS[m].fn) for m in referenced_methods(params) if m in METHODS]
+    return {each: found.version for each, f in runs if (found := origin(f)) is not None}

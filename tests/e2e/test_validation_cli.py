@@ -65,6 +65,17 @@ SETTINGS = {
     "+method.ig_blur={uses:integrated_gradients,baseline:black}":
         "method 'ig_blur': baseline='black' must be one of blur, mean, uniform, zero",
     "-m seed=0,1,abc": "seed='abc' must be an integer >= 0",
+    # Plug-ins (tests/test_plugins.py has the Python side's cases).
+    "+method.mine={_target_:nosuch_module_xyz.fn}":
+        "method 'mine': _target_='nosuch_module_xyz.fn' cannot be imported: "
+        "ModuleNotFoundError: No module named 'nosuch_module_xyz'",
+    "+metric.mine={_target_:json.dumps}":
+        "metric 'mine': json.dumps declares no direction; add higher_is_better: true or false",
+    "+metric.mine={_target_:os.path.basename,higher_is_better:true}":
+        "metric 'os.path.basename': its function takes no parameter 'attributions'",
+    "+method.mine={_target_:xaibench_example_plugin.methods.gxi_pos,family:cam}":
+        "method 'mine': xaibench_example_plugin.methods.gxi_pos is registered by its module as "
+        "method 'gxi_pos'; remove family from the entry",
 }  # fmt: skip
 
 # Also run as a whole command: the exit code, and no sweep folder.

@@ -1,5 +1,6 @@
-"""What every explanation method must do: finite maps shaped like signals and images, seeds,
-the memory knob, batch invariance, and leaving the model as it found it."""
+"""What every explanation method must do: finite maps shaped like signals and images, the
+memory knob, and the contract a plug-in must meet too (xaibench.testing.check_method: seeds,
+batch invariance, the target, leaving the model as it found it)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import xaibench
 from tests.helpers import tiny_cnn1d
 from xaibench.methods import METHODS
 from xaibench.registry import context_for
+from xaibench.testing import check_method
 
 
 def explain_with_context(model, x, target, method, **params):
@@ -26,7 +28,7 @@ def test_every_method_returns_finite_maps_shaped_like_signals_and_images(
     cnn1d, signals, cnn2d, images
 ):
     for model, x in [(cnn1d, signals), (cnn2d, images)]:
-        for method in xaibench.available_methods():
+        for method in METHODS.builtin_names():
             attr = explain_with_context(model, x, 1, method)
             assert attr.shape == x.shape, method
             assert torch.isfinite(attr).all(), method
@@ -37,18 +39,10 @@ def _takes(method: str, param: str) -> bool:
     return param in inspect.signature(METHODS[method].fn).parameters
 
 
-SEEDED = [m for m in METHODS.names() if _takes(m, "seed")]
-CHUNKED = [m for m in METHODS.names() if _takes(m, "batch_size")]
+CHUNKED = [m for m in METHODS.builtin_names() if _takes(m, "batch_size")]
 # Fewer inner iterations where the defaults would make one-input-per-chunk runs slow.
 LIGHT = {"rise": {"num_masks": 100}, "integrated_gradients": {"steps": 16},
          "expected_gradients": {"draws": 16}}  # fmt: skip
-
-
-@pytest.mark.parametrize("method", SEEDED)
-def test_seeded_methods_repeat_with_a_seed_and_change_with_another(method, cnn1d, signals):
-    first = explain_with_context(cnn1d, signals, 1, method, seed=3)
-    assert torch.equal(first, explain_with_context(cnn1d, signals, 1, method, seed=3))
-    assert not torch.equal(first, explain_with_context(cnn1d, signals, 1, method, seed=4))
 
 
 @pytest.mark.parametrize("method", CHUNKED)
@@ -72,45 +66,25 @@ def test_the_memory_knob_bounds_every_forward_pass_and_keeps_the_maps(method, cn
     torch.testing.assert_close(small, large, rtol=1e-5, atol=1e-6)
 
 
-DETERMINISTIC = [m for m in METHODS.names() if m != "random"]
+# Methods whose maps do not depend on the target class: the controls (random, edge) and
+# Eigen-CAM (the first principal component of a layer's activations, class-agnostic).
+TARGET_FREE = [m for m in METHODS.builtin_names() if METHODS[m].family == "control"]
+TARGET_FREE += ["eigencam"]
 
 
-@pytest.mark.parametrize("method", DETERMINISTIC)
-def test_a_sample_gets_the_same_map_alone_or_in_a_batch(method, cnn1d, signals):
-    target = torch.tensor([0, 1, 2, 0, 1, 2])
-    batch = explain_with_context(cnn1d, signals, target, method)
-    for i in range(len(signals)):
-        alone = explain_with_context(cnn1d, signals[i : i + 1], target[i : i + 1], method)
-        # oneDNN picks another kernel for a batch of one: last-bit differences only.
-        torch.testing.assert_close(alone[0], batch[i], rtol=1e-5, atol=1e-6)
-
-
-def _snapshot(model):
-    hooks = sum(
-        len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-        for m in model.modules()
-    )
-    return {
-        "training": [m.training for m in model.modules()],
-        "requires_grad": [p.requires_grad for p in model.parameters()],
-        "params": [p.detach().clone() for p in model.parameters()],
-        "grads": [p.grad for p in model.parameters()],
-        "hooks": hooks,
-    }
-
-
-@pytest.mark.parametrize("method", METHODS.names())
+@pytest.mark.parametrize("method", METHODS.builtin_names())
 @pytest.mark.parametrize("train_mode", [False, True])
-def test_methods_leave_the_model_as_they_found_it(method, train_mode, signals):
+def test_every_method_meets_the_contract_of_a_plugin(method, train_mode, signals):
+    """xaibench.testing.check_method, the check a plug-in author runs: maps shaped like the
+    inputs, of their dtype, finite; explaining the given target; a sample's map the same alone
+    or in a batch (not for `random`, whose noise is drawn per batch); the model's mode,
+    parameters, gradients and hooks left as found; seeds that repeat and matter."""
     model = tiny_cnn1d().train(train_mode)
-    before = _snapshot(model)
     inputs = signals.clone()
-    explain_with_context(model, signals, 1, method)
-    after = _snapshot(model)
-    assert after["training"] == before["training"]
-    assert after["requires_grad"] == before["requires_grad"]
-    assert after["hooks"] == before["hooks"]
-    assert all(g is None for g in after["grads"])
-    for p, q in zip(before["params"], after["params"], strict=True):
-        assert torch.equal(p, q)
+    background = torch.randn(32, *signals.shape[1:], generator=torch.Generator().manual_seed(5))
+    check_method(
+        method, model, signals, torch.tensor([0, 1, 2, 0, 1, 2]),
+        target_dependent=method not in TARGET_FREE, batch_invariant=method != "random",
+        **context_for(METHODS[method].fn, {"background": background}),
+    )  # fmt: skip
     assert torch.equal(signals, inputs) and not signals.requires_grad

@@ -78,7 +78,7 @@ def images() -> torch.Tensor:
     return torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("method", METHODS.names())
+@pytest.mark.parametrize("method", METHODS.builtin_names())
 def test_every_method_runs_on_resnet18_and_leaves_it_unchanged(method, model, images):
     background = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     extra = context_for(METHODS[method].fn, {"background": background})
@@ -111,7 +111,7 @@ def test_deeplift_on_resnet18_sums_to_the_output_difference(model, images):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", METHODS.names())
+@pytest.mark.parametrize("method", METHODS.builtin_names())
 def test_every_method_runs_on_resnet18_with_its_defaults_at_64_pixels(method, model):
     """The defaults (2000 RISE masks, all 512 Score-CAM channels, ...) on 64 x 64 images."""
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))

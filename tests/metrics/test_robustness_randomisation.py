@@ -259,6 +259,6 @@ def test_random_logit_separates_saliency_from_an_input_only_map(cnn1d, signals):
 def test_the_registry_says_which_metrics_re_explain():
     from xaibench.metrics import METRICS
 
-    reexplaining = {name for name in METRICS.names() if METRICS[name].reexplains}
+    reexplaining = {name for name in METRICS.builtin_names() if METRICS[name].reexplains}
     assert reexplaining == {"max_sensitivity", "local_lipschitz", "model_randomisation",
                             "random_logit"}  # fmt: skip

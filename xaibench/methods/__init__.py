@@ -21,6 +21,8 @@ from xaibench.methods.registry import (
     register_method,
     register_method_variant,
 )
+from xaibench.plugins import load_entry_points
+from xaibench.registry import XaibenchError
 
 __all__ = [
     "METHODS",
@@ -32,9 +34,16 @@ __all__ = [
     "register_method_variant",
 ]
 
+# Installed plug-in packages register their methods now, after xaibench's own.
+load_entry_points("method", METHODS)
+
 
 def available_methods() -> list[str]:
-    """The names of the registered methods, sorted: each one is a valid `method` of `explain`."""
+    """The names of the registered methods, sorted: each one is a valid `method` of `explain`.
+
+    xaibench's own, those registered from Python (`register_method`) and those of installed
+    plug-in packages (entry-point group `xaibench.methods`, loaded on import).
+    """
     return METHODS.names()
 
 
@@ -54,8 +63,24 @@ def explain(
     # does not warn that it had to switch requires_grad on.
     inputs = inputs.detach().clone().requires_grad_(True)
     attributions = info.fn(model, inputs, target, **params)
-    assert attributions.shape == inputs.shape, f"{method} returned {tuple(attributions.shape)}"
+    check_map(attributions, inputs, method)
     return attributions.detach()
+
+
+def check_map(attributions: object, inputs: Tensor, method: str) -> None:
+    """One line unless a method returned a tensor shaped like its inputs, of their dtype (a
+    plug-in's mistake, named before any metric reads the map)."""
+    if not isinstance(attributions, Tensor):
+        raise XaibenchError(
+            f"method {method!r} returned a {type(attributions).__name__}; a method returns a "
+            f"tensor shaped like its inputs {tuple(inputs.shape)}"
+        )
+    if attributions.shape != inputs.shape or attributions.dtype != inputs.dtype:
+        raise XaibenchError(
+            f"method {method!r} returned a map shaped {tuple(attributions.shape)} of "
+            f"{attributions.dtype}; it must be shaped like its inputs, {tuple(inputs.shape)} of "
+            f"{inputs.dtype} (upsample or sum over what the map adds, cast with .to(inputs.dtype))"
+        )
 
 
 def explain_in_batches(

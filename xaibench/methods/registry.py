@@ -12,12 +12,14 @@ from xaibench.registry import (
     Registered,
     Registry,
     check_choice,
+    check_data_params,
     context_for,
     variant,
 )
 from xaibench.renames import METHODS as RENAMED
 
-FAMILIES = ("gradient", "cam", "perturbation", "control", "wrapper")
+# "other": a plug-in's family where it declares none (no built-in is "other").
+FAMILIES = ("gradient", "cam", "perturbation", "control", "wrapper", "other")
 
 # What every method is called with; everything after these is a setting (or context).
 METHOD_DATA = ("model", "inputs", "target")
@@ -52,15 +54,31 @@ class MethodInfo(Registered):
 METHODS: Registry[MethodInfo] = Registry("method")
 
 
-def register_method(name: str, *, family: str, renamed: dict[str, str] | None = None):
+def register_method(
+    name: str, *, family: str, renamed: dict[str, str] | None = None
+) -> Callable[[Callable], Callable]:
     """Register `fn(model, inputs, target, **settings) -> attributions` as method `name`.
 
+    Use it as a decorator, in xaibench or in your own module (a plug-in): the method can then
+    be selected by `name` in `xaibench.explain`, in a run's config (`method=[name]`, once the
+    module is imported: see "Benchmark your own method" in the user guide) and in the catalog.
+
+    Args:
+        name: The method's name in configs, tables and the catalog.
+        family: One of gradient, cam, perturbation, control, wrapper, other.
+        renamed: Old setting names -> new ones, so old configs get a clear message.
+
+    Returns:
+        The decorator; it returns the function unchanged.
+
     Its docstring (Google style, with a `References:` section) is its description everywhere:
-    the catalog, the generated configs and the documentation pages.
+    the catalog, the generated configs and the documentation pages. A function registered again
+    under the same name from the same import path (its module reloaded) replaces the first.
     """
     check_choice("family", family, FAMILIES, plural="families")
 
     def decorator(fn: Callable) -> Callable:
+        check_data_params(fn, METHOD_DATA, "method", name, "fn(model, inputs, target, **settings)")
         renames = {**RENAMED.get(name, {}), **(renamed or {})}
         METHODS.add(name, MethodInfo(name, fn, family, renames))
         return fn

@@ -28,6 +28,7 @@ from xaibench.metrics.registry import (
     register_metric,
     register_metric_variant,
 )
+from xaibench.plugins import load_entry_points
 from xaibench.registry import XaibenchError
 
 __all__ = [
@@ -41,9 +42,16 @@ __all__ = [
     "register_metric_variant",
 ]
 
+# Installed plug-in packages register their metrics now, after xaibench's own.
+load_entry_points("metric", METRICS)
+
 
 def available_metrics() -> list[str]:
-    """The names of the registered metrics, sorted: each one is a valid `metric` of `evaluate`."""
+    """The names of the registered metrics, sorted: each one is a valid `metric` of `evaluate`.
+
+    xaibench's own, those registered from Python (`register_metric`) and those of installed
+    plug-in packages (entry-point group `xaibench.metrics`, loaded on import).
+    """
     return METRICS.names()
 
 

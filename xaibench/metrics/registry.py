@@ -21,13 +21,19 @@ from xaibench.metrics.reexplain import REEXPLAIN_PARAM, REEXPLAIN_SETTINGS, meth
 from xaibench.registry import (
     Registered,
     Registry,
+    XaibenchError,
     check_choice,
+    check_data_params,
+    shown,
     type_hints,
     variant,
 )
 from xaibench.renames import METRICS as RENAMED
 
-CATEGORIES = ("faithfulness", "robustness", "randomisation", "localisation", "complexity")
+# "other": a plug-in's category where it declares none (no built-in is "other").
+CATEGORIES = (
+    "faithfulness", "robustness", "randomisation", "localisation", "complexity", "other",
+)  # fmt: skip
 
 # What every metric is called with; everything after these is a setting (or context).
 METRIC_DATA = ("model", "inputs", "target", "attributions")
@@ -117,17 +123,39 @@ def register_metric(
     curve_y_label: str | None = None,
     shared_across_methods: bool = False,
     renamed: dict[str, str] | None = None,
-):
+) -> Callable[[Callable], Callable]:
     """Register a metric; its docstring (Google style, with a `References:` section) is its
     description everywhere.
 
-    With `shared_across_methods=False` the decorated function scores one map (`attributions`
-    is one tensor); with True it takes the list of all methods' maps and returns a list of
-    results.
+    Use it as a decorator, in xaibench or in your own module (a plug-in). The function asks by
+    parameter name for the data it reads (`attributions` always; any of `model`, `inputs`,
+    `target`, `masks`, `background`, `reexplain`) and returns a `MetricResult`.
+
+    Args:
+        name: The metric's name in configs, tables and the catalog.
+        category: One of faithfulness, robustness, randomisation, localisation, complexity,
+            other.
+        higher_is_better: The direction of its scores (required: rankings depend on it).
+        curve_x_label: The x axis of its curves, None without curves.
+        curve_y_label: The y axis of its curves.
+        shared_across_methods: With False the function scores one map (`attributions` is one
+            tensor); with True it takes the list of all methods' maps and returns a list of
+            results.
+        renamed: Old setting names -> new ones, so old configs get a clear message.
+
+    Returns:
+        The decorator; it returns the function unchanged.
     """
     check_choice("category", category, CATEGORIES, plural="categories")
+    if not isinstance(higher_is_better, bool):
+        raise XaibenchError(
+            f"metric {name!r}: higher_is_better={shown(higher_is_better)} must be true or false "
+            "(the direction of its scores)"
+        )
 
     def decorator(fn: Callable) -> Callable:
+        check_data_params(fn, ("attributions",), "metric", name,
+                          "fn(attributions, [model, inputs, target,] **settings)")  # fmt: skip
         info = MetricInfo(
             name, fn, category, higher_is_better, curve_x_label, curve_y_label,
             shared_across_methods, _score_many(name, fn, shared_across_methods),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from typing import Any
 
 from torch import nn
 
 from xaibench.models.registry import register_model
+from xaibench.origins import error_line, locate, origin
 from xaibench.registry import XaibenchError
 
 
@@ -22,18 +24,14 @@ def custom(
 ) -> nn.Module:
     """`input_shape` and `num_classes` are passed to the target too when it takes arguments
     of those names that the config does not set."""
-    from hydra.utils import get_object, instantiate  # the maintained implementation of `_target_`
+    from hydra.utils import instantiate  # the maintained implementation of `_target_`
 
     if not _target_:
         raise XaibenchError(
             "model custom needs model._target_=<import path of your nn.Module class>, e.g. "
             "model._target_=mypackage.nets.MyNet"
         )
-    try:
-        target = get_object(_target_)
-    except Exception as error:
-        reason = str(error).strip().splitlines()[0]
-        raise XaibenchError(f"model._target_={_target_!r} cannot be imported: {reason}") from None
+    target = locate_model(_target_)
     try:
         accepted: Mapping[str, inspect.Parameter] = inspect.signature(target).parameters
     except (TypeError, ValueError):  # some builtins have no signature
@@ -48,3 +46,24 @@ def custom(
             f"model._target_={_target_!r} gave a {type(model).__name__}, not a torch nn.Module"
         )
     return model
+
+
+def code_version(params: dict) -> dict:
+    """The version of a custom model's code (its module's source: see origins.py) for the
+    cache key, so an edited architecture is trained anew; empty for built-in models."""
+    target = params.get("_target_")
+    if not target:
+        return {}
+    found = origin(locate_model(target))
+    return {} if found is None else {"user_code": found.version}
+
+
+def locate_model(target: str) -> Any:
+    """The class or function at import path `target`, reloaded if edited (origins.locate);
+    one line with the whole import error if it cannot be imported."""
+    try:
+        return locate(target)
+    except Exception as error:
+        raise XaibenchError(
+            f"model._target_={target!r} cannot be imported: {error_line(error)}"
+        ) from None

@@ -22,6 +22,7 @@ from xaibench.cache import Cache, spec_digest
 from xaibench.checks import one_line, output_problem
 from xaibench.constraints import Count, NonNegative, Positive, Range
 from xaibench.data import Dataset
+from xaibench.models.custom import code_version
 from xaibench.models.predict import accuracy
 from xaibench.models.registry import MODEL_DATA, MODELS, check_model_params
 from xaibench.registry import (
@@ -112,6 +113,7 @@ def get_model(
         "seed": seed,
         "data": dataset_spec,
         "arithmetic": training_arithmetic(device),
+        **code_version(params),  # a custom model's own code; nothing for built-in models
     }
     if checkpoint:
         return load_checkpoint(build, checkpoint, key_spec, dataset, device)
@@ -202,6 +204,9 @@ def load_checkpoint(
         ) from None
     model.to(device).eval()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    # The weights and the code that runs them: a custom model's own code too (its forward pass
+    # decides the maps); the keys of built-in models are as before.
+    weights_code = {k: v for k, v in spec.items() if k in ("model", "params", "user_code")}
     return TrainedModel(
         model=model,
         test_accuracy=accuracy(model, dataset.x_test, dataset.y_test),
@@ -209,7 +214,7 @@ def load_checkpoint(
         epochs_trained=0,
         train_seconds=0.0,
         cached=False,
-        key=spec_digest({"checkpoint": digest, "model": spec["model"], "params": spec["params"]}),
+        key=spec_digest({"checkpoint": digest, **weights_code}),
         checkpoint=str(path),
     )
 
