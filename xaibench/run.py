@@ -109,7 +109,9 @@ def load_model(settings: Settings, data, data_spec: dict, record: dict) -> Train
                         settings.progress)  # fmt: skip
     record["cached"] = trained.cached
     if trained.test_accuracy < settings.min_accuracy:
-        log.warning(weak_model_warning(trained.test_accuracy, settings.min_accuracy))
+        normalise = data.preparation.get("normalise")
+        log.warning(weak_model_warning(trained.test_accuracy, settings.min_accuracy,
+                                       trained.checkpoint, normalise))  # fmt: skip
     return trained
 
 
@@ -162,6 +164,7 @@ def run_meta(
         "explained": explained_subset(samples, data),
         "model": {"name": settings.model.name, "key": trained.key, "cached": trained.cached,
                   "seed": settings.model.seed, "checkpoint": trained.checkpoint,
+                  "weights": trained.weights, "preprocessing": trained.preprocessing,
                   "test_accuracy": trained.test_accuracy,
                   "val_accuracy": trained.val_accuracy, "epochs_trained": trained.epochs_trained,
                   "train_seconds": round(trained.train_seconds, 3),

@@ -23,6 +23,7 @@ from xaibench.checks import one_line, output_problem
 from xaibench.constraints import Count, NonNegative, Positive, Range
 from xaibench.data import Dataset
 from xaibench.models.predict import accuracy
+from xaibench.models.pretrained import Weights
 from xaibench.models.registry import MODEL_DATA, MODELS, check_model_params
 from xaibench.registry import (
     UnknownNameError,
@@ -69,6 +70,8 @@ class TrainedModel:
     cached: bool
     key: str
     checkpoint: str | None = None
+    weights: str | None = None  # the pretrained weights' name, e.g. torchvision resnet50 ...
+    preprocessing: dict | None = None  # the inputs the pretrained weights were trained on
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,13 @@ class ModelSpec:
     train: dict = field(default_factory=dict)
     seed: int = 0
     checkpoint: str | None = None
+
+
+def model_weights(spec: ModelSpec) -> Weights | None:
+    """The pretrained weights `spec` asks for (models/pretrained.py), or None: the model is
+    trained here or loaded from a plain checkpoint."""
+    weights = MODELS[spec.name].weights
+    return weights(spec.checkpoint, **spec.params) if weights else None
 
 
 def get_model(
@@ -113,6 +123,9 @@ def get_model(
         "data": dataset_spec,
         "arithmetic": training_arithmetic(device),
     }
+    pretrained = model_weights(spec)
+    if pretrained:
+        return load_pretrained(pretrained, key_spec, dataset, device)
     if checkpoint:
         return load_checkpoint(build, checkpoint, key_spec, dataset, device)
 
@@ -211,6 +224,35 @@ def load_checkpoint(
         cached=False,
         key=spec_digest({"checkpoint": digest, "model": spec["model"], "params": spec["params"]}),
         checkpoint=str(path),
+    )
+
+
+def load_pretrained(
+    weights: Weights, spec: dict, dataset: Dataset, device: torch.device
+) -> TrainedModel:
+    """The network with its pretrained weights, read from their local file; its test accuracy
+    is measured on the dataset, whose classes must be the weights' classes."""
+    if dataset.num_classes != weights.num_classes:
+        raise XaibenchError(
+            f"{weights.name} predicts {weights.num_classes} classes but dataset {dataset.name} "
+            f"has {dataset.num_classes}; give it the weights' classes (an ImageNet folder: "
+            "dataset=imagenet, or dataset.classes=imagenet with class folders named by wnid)"
+        )
+    model = weights.load()
+    check_output_shape(model, dataset, spec["model"])
+    model.to(device).eval()
+    digest = hashlib.sha256(weights.file.read_bytes()).hexdigest()
+    return TrainedModel(
+        model=model,
+        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test),
+        val_accuracy=None,
+        epochs_trained=0,
+        train_seconds=0.0,
+        cached=False,
+        key=spec_digest({"weights": digest, "model": spec["model"], "params": spec["params"]}),
+        checkpoint=str(weights.file),
+        weights=weights.name,
+        preprocessing=weights.preprocessing,
     )
 
 
