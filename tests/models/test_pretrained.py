@@ -157,6 +157,8 @@ def test_imagenet_class_folders_keep_their_imagenet_index_in_any_subset(tmp_path
     write_image(root / "my_cats" / "0.png", 5)
     with pytest.raises(XaibenchError, match="class folder 'my_cats' is not an ImageNet-1k wnid"):
         load_dataset("imagenet", {"root": str(root), "size": 16}, Cache(tmp_path / "cache"))
+    with pytest.raises(XaibenchError, match=f"no ImageNet folder at {tmp_path / 'none'}: set"):
+        load_dataset("imagenet", {"root": str(tmp_path / "none")}, Cache(tmp_path / "cache"))
 
 
 def test_imagenet_wnids_are_in_torchvisions_class_order():

@@ -236,13 +236,28 @@ def imagenet_labels(folders: list[str], wnids: list[str], path: Path) -> list[in
     return [index[name] for name in folders]
 
 
+def imagenet_root(root: str | None) -> str:
+    """The folder an `imagenet` dataset reads, checked to exist."""
+    if not root or not Path(root).expanduser().is_dir():
+        raise XaibenchError(
+            f"no ImageNet folder at {root}: set dataset.root=<folder with one subfolder of "
+            "images per wnid, like n01440764>, or $XAIBENCH_DATA so that "
+            "$XAIBENCH_DATA/imagenet/val is one"
+        )
+    return root
+
+
+def imagenet_fingerprint(root: str | None = None, **_) -> str:
+    return imagefolder_fingerprint(imagenet_root(root))
+
+
 @register_dataset(
     "imagenet",
     description="ImageNet-1k images in an ImageFolder, <root>/<wnid>/<image> (e.g. the "
     "validation set sorted into wnid folders), labelled with ImageNet's class indices (any "
     "subset of the 1000 folders keeps them) and split here into train and test.",
     citation="Russakovsky et al. ImageNet Large Scale Visual Recognition Challenge. IJCV 2015",
-    fingerprint=imagefolder_fingerprint,
+    fingerprint=imagenet_fingerprint,
 )
 def imagenet(
     root: str | None = None,
@@ -255,13 +270,7 @@ def imagenet(
 ) -> dict:
     """imagefolder with classes=imagenet; `per_class` images of each class are read (2 of
     each of the 1000 classes: 2000 images, 300 MB as uint8 at 224 px), split half and half."""
-    if not root or not Path(root).expanduser().is_dir():
-        raise XaibenchError(
-            f"no ImageNet folder at {root}: set dataset.root=<folder with one subfolder of "
-            "images per wnid, like n01440764>, or $XAIBENCH_DATA so that "
-            "$XAIBENCH_DATA/imagenet/val is one"
-        )
     return imagefolder(
-        root, size, test_fraction=test_fraction, split_seed=split_seed, resize=resize,
-        interpolation=interpolation, classes="imagenet", per_class=per_class,
+        imagenet_root(root), size, test_fraction=test_fraction, split_seed=split_seed,
+        resize=resize, interpolation=interpolation, classes="imagenet", per_class=per_class,
     )  # fmt: skip
