@@ -106,7 +106,7 @@ def load_model(settings: Settings, data, data_spec: dict, record: dict) -> Train
     """The run's model, trained once and cached (or loaded from a checkpoint); a model below
     `min_accuracy` is flagged loudly."""
     trained = get_model(settings.model, data, data_spec, settings.cache, settings.device,
-                        settings.progress)  # fmt: skip
+                        settings.progress, settings.batch_size)  # fmt: skip
     record["cached"] = trained.cached
     if trained.test_accuracy < settings.min_accuracy:
         normalise = data.preparation.get("normalise")

@@ -101,9 +101,12 @@ def get_model(
     cache: Cache,
     device: torch.device,
     progress: bool = True,
+    batch_size: int = 4096,
 ) -> TrainedModel:
-    """The model in eval mode on `device`: loaded from `spec.checkpoint` when given, else
-    trained on `dataset` once per setting and cached (`dataset_spec` identifies the data)."""
+    """The model in eval mode on `device`: loaded from its pretrained weights or from
+    `spec.checkpoint` when given, else trained on `dataset` once per setting and cached
+    (`dataset_spec` identifies the data). `batch_size` bounds the inputs per forward pass
+    when a loaded model's test accuracy is measured (memory only)."""
     name, params, seed, checkpoint = spec.name, spec.params, spec.seed, spec.checkpoint
     info = MODELS[name]
     check_model_params(name, params)
@@ -125,9 +128,9 @@ def get_model(
     }
     pretrained = model_weights(spec)
     if pretrained:
-        return load_pretrained(pretrained, key_spec, dataset, device)
+        return load_pretrained(pretrained, key_spec, dataset, device, batch_size)
     if checkpoint:
-        return load_checkpoint(build, checkpoint, key_spec, dataset, device)
+        return load_checkpoint(build, checkpoint, key_spec, dataset, device, batch_size)
 
     def train_now() -> dict:
         return train_model(
@@ -187,7 +190,12 @@ def check_output_shape(model: nn.Module, dataset: Dataset, name: str) -> None:
 
 
 def load_checkpoint(
-    build, checkpoint: str, spec: dict, dataset: Dataset, device: torch.device
+    build,
+    checkpoint: str,
+    spec: dict,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int = 4096,
 ) -> TrainedModel:
     """The model with the weights of a local state dict (or a dict holding one under
     "state_dict"), loaded with `weights_only=True` so the file cannot run code; its test
@@ -217,7 +225,7 @@ def load_checkpoint(
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return TrainedModel(
         model=model,
-        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test),
+        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test, batch_size),
         val_accuracy=None,
         epochs_trained=0,
         train_seconds=0.0,
@@ -228,7 +236,7 @@ def load_checkpoint(
 
 
 def load_pretrained(
-    weights: Weights, spec: dict, dataset: Dataset, device: torch.device
+    weights: Weights, spec: dict, dataset: Dataset, device: torch.device, batch_size: int = 4096
 ) -> TrainedModel:
     """The network with its pretrained weights, read from their local file; its test accuracy
     is measured on the dataset, whose classes must be the weights' classes."""
@@ -244,7 +252,7 @@ def load_pretrained(
     digest = hashlib.sha256(weights.file.read_bytes()).hexdigest()
     return TrainedModel(
         model=model,
-        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test),
+        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test, batch_size),
         val_accuracy=None,
         epochs_trained=0,
         train_seconds=0.0,
