@@ -40,6 +40,8 @@ def test_a_setup_chooses_a_dataset_and_its_model(setup):
     assert (cfg.dataset.name, cfg.model.name) == {
         "mnist1d": ("mnist1d", "mnist1d_cnn"),
         "shapes": ("shapes", "cnn2d"),
+        "imagenet": ("imagenet", "torchvision"),
+        "hmt": ("imagefolder", "cnn2d"),
     }[setup]
 
 

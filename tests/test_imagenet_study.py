@@ -1,8 +1,8 @@
-"""The ImageNet study config (experiment=imagenet_resnet50) runs end to end in debug mode on a
-fixture ImageNet folder (random images in a few wnid folders) with random weights written into a
-temporary torch hub cache under the name torchvision gives them: ResNet-50 as configured (slow: a
-minute with one thread), and ResNet-18 in the default run (the same config with
-model.arch and model.weights overridden)."""
+"""The ImageNet study config (experiment=imagenet_resnet50 setup=imagenet) runs end to end in
+debug mode on a fixture ImageNet folder (random images in a few wnid folders) with random
+weights written into a temporary torch hub cache under the name torchvision gives them:
+ResNet-50 as configured (slow: a minute with one thread), and ResNet-18 in the default run (the
+same config with model.arch and model.weights overridden)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_the_imagenet_study_runs_every_method_and_metric_on_a_pretrained_resnet(
 ):
     write_random_weights(arch, weights)
     cfg = compose_config(
-        "experiment=imagenet_resnet50", "debug=fast", "samples=2", "threads=1",
+        "experiment=imagenet_resnet50", "setup=imagenet", "debug=fast", "samples=2", "threads=1",
         f"model.arch={arch}", f"model.weights={weights}",
         f"dataset.root={imagenet_fixture / 'val'}", f"cache_dir={imagenet_fixture / 'cache'}",
     )  # fmt: skip

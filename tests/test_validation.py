@@ -19,7 +19,7 @@ from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
 from xaibench.models import ModelSpec, get_model
 from xaibench.registry import XaibenchError
-from xaibench.samples import check_sample_count
+from xaibench.samples import sample_count
 from xaibench.settings import MODEL_KEYS, RUN_SETTINGS, read_settings
 
 
@@ -327,9 +327,11 @@ def test_every_default_lies_in_its_own_range():
 # --- the settings of a run --------------------------------------------------------------------
 
 CONFIG_CASES = {
-    "samples=0": "samples=0 must be an integer >= 1",
-    "samples=3.7": "samples=3.7 must be an integer >= 1",
-    "samples=abc": "samples='abc' must be an integer >= 1",
+    "samples=0": "samples=0 must be an integer >= 1 or all",
+    "samples=3.7": "samples=3.7 must be an integer >= 1 or all",
+    "samples=abc": "samples='abc' must be an integer >= 1 or all",
+    "samples=every": "samples='every' must be an integer >= 1 or all",
+    "subset=random": "subset='random' must be one of first, shuffled, stratified",
     "batch_size=0": "batch_size=0 must be an integer >= 1",
     "seed=abc": "seed='abc' must be an integer >= 0",
     "seed=-1": "seed=-1 must be an integer >= 0",
@@ -499,6 +501,11 @@ def test_a_model_that_cannot_take_the_data_is_named(tmp_path):
 
 def test_more_samples_than_the_test_split_holds_are_refused():
     with pytest.raises(XaibenchError) as excinfo:
-        check_sample_count(5, signals_dataset())
-    expected = "samples=5 is more than the 4 test inputs of dataset bumps; choose samples <= 4"
+        sample_count(5, signals_dataset())
+    expected = (
+        "samples=5 is more than the 4 test inputs of dataset bumps; choose samples <= 4 (or "
+        "samples=all)"
+    )
     assert one_line(excinfo) == expected
+    assert sample_count(4, signals_dataset()) == 4
+    assert sample_count("all", signals_dataset()) == 4

@@ -24,7 +24,12 @@ from xaibench.data import load_dataset
 from xaibench.models import TrainedModel, get_model
 from xaibench.provenance import cpu_threads, device_info, git_state, versions
 from xaibench.registry import XaibenchError
-from xaibench.report.run_summary import failed_what, summary_text, weak_model_warning
+from xaibench.report.run_summary import (
+    failed_what,
+    lopsided_warning,
+    summary_text,
+    weak_model_warning,
+)
 from xaibench.report.summary import summary_and_control
 from xaibench.result import RunResult
 from xaibench.run_tables import as_json, run_tables
@@ -38,11 +43,11 @@ from xaibench.runfolder import (
     write_run,
 )
 from xaibench.samples import (
-    Samples,
-    check_sample_count,
     explained_subset,
     run_context,
+    sample_count,
     select_samples,
+    subset_indices,
 )
 from xaibench.scoring import CacheKeys, explain_all, score_all
 from xaibench.settings import CONF_DIR, Settings, read_settings
@@ -66,10 +71,14 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         data, data_spec, data_cached = stages.run(
             "data", lambda record: load_data(settings, record)
         )
-        check_sample_count(settings.samples, data)
+        count = sample_count(settings.samples, data)
         trained = stages.run("model", lambda record: load_model(settings, data, data_spec, record))
-        samples = select_samples(trained.model, data, settings.samples, settings.target,
-                                 settings.device, settings.batch_size)  # fmt: skip
+        index = subset_indices(data.y_test, count, settings.subset, settings.seed)
+        samples = select_samples(trained.model, data, index, settings.target, settings.device,
+                                 settings.batch_size)  # fmt: skip
+        explained = explained_subset(samples, data, settings.subset, settings.seed)
+        if warning := lopsided_warning(explained):
+            log.warning(warning)
         keys = CacheKeys(trained.key, samples, run_context(data, samples))
         maps = explain_all(trained.model, samples, settings.methods, keys, stages,
                            settings.batch_size, settings.progress)  # fmt: skip
@@ -83,7 +92,7 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         log.error("%s failed: %s", failed_what(error), error["error"])
     failure = run_failure(list(settings.methods), stages.errors, scored=len(scores) > 0)
     meta = run_meta(cfg, settings, stages, started, run_id, overrides, cpu, data, data_spec,
-                    data_cached, trained, samples, summary, failing, failure)  # fmt: skip
+                    data_cached, trained, explained, summary, failing, failure)  # fmt: skip
     return RunResult(scores, curves, summary, meta, samples.inputs, samples.labels,
                      samples.targets, maps, keys.context.get("masks"))  # fmt: skip
 
@@ -136,7 +145,7 @@ def run_values(
 def run_meta(
     cfg: DictConfig, settings: Settings, stages: Stages, started: datetime, run_id: str,
     overrides: list[str] | None, cpu: dict, data, data_spec: dict, data_cached: bool,
-    trained: TrainedModel, samples: Samples, summary: pd.DataFrame, control_failures: dict,
+    trained: TrainedModel, explained: dict, summary: pd.DataFrame, control_failures: dict,
     failure: str | None,
 ) -> dict:  # fmt: skip
     """meta.json: where the results came from, what was run and what it cost, and whether it
@@ -156,12 +165,12 @@ def run_meta(
         "git": git_state(),
         **cpu,
         "seed": settings.seed,
-        "samples": len(samples.index),
+        "samples": explained["count"],
         "target": settings.target,
         "dataset": {"name": settings.dataset, "spec": data_spec, "cached": data_cached,
                     "train_size": len(data.x_train), "test_size": len(data.x_test),
                     "preparation": data.preparation, "masks": data.masks_test is not None},
-        "explained": explained_subset(samples, data),
+        "explained": explained,
         "model": {"name": settings.model.name, "key": trained.key, "cached": trained.cached,
                   "seed": settings.model.seed, "checkpoint": trained.checkpoint,
                   "weights": trained.weights, "preprocessing": trained.preprocessing,

@@ -1,4 +1,17 @@
-"""The explained inputs of a run, and what the run hands to methods and metrics about them."""
+"""The explained inputs of a run, and what the run hands to methods and metrics about them.
+
+Which test inputs a run explains is the run setting `subset` (`samples` of them, or all):
+
+- `first`: the first `samples` of the test split, in the dataset's order (what xaibench did up to
+  0.1.0, and the published studies). An ImageFolder with train/ and test/ lists its test split
+  class by class, so the first inputs may all be of one class.
+- `shuffled`: `samples` inputs drawn uniformly without replacement, seeded by the run seed.
+- `stratified` (default): every class in proportion to its share of the test split (largest
+  remainders, see `proportional_counts`), each class's inputs drawn seeded by the run seed.
+
+Either way the chosen positions are explained in ascending order, and a larger `samples` with
+the same seed keeps every input of a smaller one (the draws are prefixes of one permutation).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +22,9 @@ import torch
 from xaibench.data import Dataset
 from xaibench.models import predict_classes
 from xaibench.registry import XaibenchError
+
+SUBSETS = ("first", "shuffled", "stratified")
+ALL = "all"  # samples: all explains every input of the test split
 
 
 @dataclass(frozen=True)
@@ -22,26 +38,62 @@ class Samples:
     targets: torch.Tensor  # the class explained and scored for each sample
 
 
-def check_sample_count(count: int, data: Dataset) -> None:
-    """A run explains the first `count` test inputs: the test split must hold that many."""
-    if count > len(data.x_test):
+def sample_count(samples: int | str, data: Dataset) -> int:
+    """How many test inputs a run explains (`samples`: a count, or "all"); more than the test
+    split holds is refused."""
+    if samples == ALL:
+        return len(data.x_test)
+    assert isinstance(samples, int)  # read_settings allows a count or "all"
+    if samples > len(data.x_test):
         raise XaibenchError(
-            f"samples={count} is more than the {len(data.x_test)} test inputs of dataset "
-            f"{data.name}; choose samples <= {len(data.x_test)}"
+            f"samples={samples} is more than the {len(data.x_test)} test inputs of dataset "
+            f"{data.name}; choose samples <= {len(data.x_test)} (or samples=all)"
         )
+    return samples
+
+
+def proportional_counts(class_sizes: list[int], count: int) -> list[int]:
+    """`count` split over classes in proportion to `class_sizes` (Hamilton's largest-remainder
+    method): each class gets the whole part of its share `count * size / total`, and the
+    inputs left over go one each to the largest remainders; equal remainders go to the larger
+    class, then to the lower class index. Exact integer arithmetic, so no rounding decides."""
+    total = sum(class_sizes)
+    counts = [count * size // total for size in class_sizes]
+    remainders = [count * size % total for size in class_sizes]
+    order = sorted(range(len(class_sizes)), key=lambda c: (-remainders[c], -class_sizes[c], c))
+    for c in order[: count - sum(counts)]:
+        counts[c] += 1
+    return counts
+
+
+def subset_indices(labels: torch.Tensor, count: int, subset: str, seed: int) -> torch.Tensor:
+    """Positions in the test split (labels: its labels) of the `count` explained inputs,
+    ascending, chosen as `subset` says (see the module docstring)."""
+    if subset == "first":
+        return torch.arange(count)
+    # One permutation of the whole split: a class's draws are the class's inputs in its
+    # order, so the choice is reproducible and nested in `count`.
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    if subset == "shuffled":
+        chosen = order[:count]
+    else:
+        sizes = labels.bincount().tolist()
+        ordered = labels[order]
+        chosen = torch.cat([order[ordered == c][:k]
+                            for c, k in enumerate(proportional_counts(sizes, count))])  # fmt: skip
+    return chosen.sort().values
 
 
 def select_samples(
     model: torch.nn.Module,
     data: Dataset,
-    count: int,
+    index: torch.Tensor,
     target: str,
     device: torch.device,
     batch_size: int,
 ) -> Samples:
-    """The first `count` test inputs, their predictions and the classes to explain (`target`:
+    """The test inputs at `index`, their predictions and the classes to explain (`target`:
     the model's prediction or the label)."""
-    index = torch.arange(min(count, len(data.x_test)))
     inputs = data.x_test[index].to(device)
     labels = data.y_test[index].to(device)
     predicted = predict_classes(model, inputs, batch_size)
@@ -59,13 +111,34 @@ def run_context(data: Dataset, samples: Samples) -> dict:
     return context
 
 
-def explained_subset(samples: Samples, data: Dataset) -> dict:
-    """Which test inputs were explained: the first `count` of the test split, in the order the
-    dataset gives them, with their classes (meta.json)."""
-    classes = samples.labels.cpu().bincount(minlength=data.num_classes)
+def underrepresented(per_class: list[int], test_per_class: list[int]) -> list[int]:
+    """Classes of the test split with fewer than half of their share of the explained inputs,
+    the share rounded down: share = samples x the class's fraction of the test split. So a
+    class with a share of 1.6 is flagged when it has no input, one with a share of 10 when it
+    has 4 or fewer; a class whose share is below 1 never is (too few samples for every class
+    is not a lopsided choice). `stratified` never gives any (it gives each class at least its
+    share rounded down)."""
+    count, total = sum(per_class), sum(test_per_class)
+    return [
+        c
+        for c, (explained, size) in enumerate(zip(per_class, test_per_class, strict=True))
+        if 2 * explained < count * size // total
+    ]
+
+
+def explained_subset(samples: Samples, data: Dataset, subset: str, seed: int) -> dict:
+    """Which test inputs were explained and how they were chosen (meta.json's `explained`):
+    the positions in the test split, the classes of the explained inputs and of the test split,
+    and the under-represented classes (`underrepresented`)."""
+    per_class = samples.labels.cpu().bincount(minlength=data.num_classes).tolist()
+    test_per_class = data.y_test.bincount(minlength=data.num_classes).tolist()
     return {
-        "selection": "first",
+        "selection": subset,
+        "seed": None if subset == "first" else seed,
         "count": len(samples.index),
         "of": len(data.x_test),
-        "per_class": classes.tolist(),
+        "per_class": per_class,
+        "test_per_class": test_per_class,
+        "underrepresented": underrepresented(per_class, test_per_class),
+        "indices": samples.index.tolist(),
     }

@@ -24,6 +24,7 @@ from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
 from xaibench.models import ModelSpec, check_model_params, model_weights, train_config
 from xaibench.provenance import resolve_device
 from xaibench.registry import RUN_PARAMS, XaibenchError, check_values
+from xaibench.samples import ALL, SUBSETS
 
 # The configs shipped with xaibench (Hydra's primary config is config.yaml).
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
@@ -34,7 +35,9 @@ RUN_SETTINGS: dict[str, Any] = {
     "seed": Seed,
     "device": Annotated[str, Matches(r"auto|cpu|cuda(:\d+)?", "one of auto, cpu, cuda, cuda:N")],
     "threads": Annotated[int | None, Range(low=1)],  # None keeps PyTorch's default
-    "samples": Count,
+    # a count, or "all" for the whole test split
+    "samples": Count | Annotated[str, Matches(ALL, ALL)],
+    "subset": Annotated[str, OneOf(SUBSETS)],  # how the explained inputs are chosen (samples.py)
     "target": Annotated[str, OneOf(TARGET_MODES)],
     "batch_size": Count,
     "cache_dir": str,
@@ -82,7 +85,8 @@ class Settings:
     seed: int
     device: torch.device
     threads: int | None  # PyTorch's CPU threads; None keeps its default
-    samples: int  # explained test inputs
+    samples: int | str  # how many test inputs are explained, or "all"
+    subset: str  # first | shuffled | stratified: which ones (samples.py)
     target: str  # predicted | label
     batch_size: int
     progress: bool
@@ -114,6 +118,7 @@ def read_settings(cfg: DictConfig) -> Settings:
         device=resolve_device(plain["device"]),
         threads=plain.get("threads"),
         samples=plain["samples"],
+        subset=plain["subset"],
         target=plain["target"],
         batch_size=run_values["batch_size"],
         progress=plain["progress"],

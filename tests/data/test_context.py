@@ -54,14 +54,17 @@ def test_a_run_hands_each_sample_its_own_mask_and_reports_a_weak_model(mask_metr
     scores = result.scores[result.scores["metric"] == "mask_size"]
     expected = data.masks_test[scores["sample"].tolist()].sum(1)
     assert scores["value"].tolist() == expected.float().tolist()
-    assert torch.equal(result.masks, data.masks_test[:12])
+    # The masks follow the explained subset (stratified by default, not the first 12).
+    index = result.meta["explained"]["indices"]
+    assert len(index) == 12 and index != list(range(12))
+    assert torch.equal(result.masks, data.masks_test[index])
     # The run records what it ran on: split sizes, preparation and the explained subset.
     meta = result.meta
     assert meta["dataset"]["train_size"] == 800 and meta["dataset"]["test_size"] == 200
     assert meta["dataset"]["preparation"]["normalise"] == "none"
     assert meta["dataset"]["masks"] is True
     assert meta["explained"]["count"] == 12
-    assert meta["explained"]["per_class"] == data.y_test[:12].bincount(minlength=10).tolist()
+    assert meta["explained"]["per_class"] == data.y_test[index].bincount(minlength=10).tolist()
     # A model below min_accuracy is flagged first thing in the summary.
     assert meta["model"]["too_weak"] is True
     assert (

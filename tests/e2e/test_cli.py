@@ -127,7 +127,7 @@ def test_bad_input_is_one_line_without_traceback(override, expected, tmp_path):
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert expected in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
-    assert not (tmp_path / "run" / "scores.parquet").exists()
+    assert not (tmp_path / "run").exists()  # nothing written: the new folder is gone again
 
 
 def test_a_finished_run_is_skipped_and_never_overwritten(demo_run):

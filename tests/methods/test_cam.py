@@ -13,6 +13,8 @@ from torch import nn
 import xaibench
 from tests.helpers import tiny_cnn1d, tiny_cnn2d
 from tests.references import cam_reference, gradcam_reference, scorecam_reference
+from xaibench.methods import METHODS
+from xaibench.models.nets import mnist1d_cnn
 from xaibench.registry import XaibenchError
 
 CAMS = ["gradcam", "gradcam_pp", "xgradcam", "layercam", "scorecam", "eigencam"]
@@ -178,10 +180,32 @@ def test_a_cam_that_cannot_apply_says_why(method, linear_model):
         xaibench.explain(linear_model, x, 0, method, layer="nope")
 
 
-@pytest.mark.parametrize("method", ["gradcam_pp", "xgradcam", "layercam", "scorecam", "eigencam"])
-def test_a_layer_without_positions_is_refused(method, cnn1d, signals):
-    with pytest.raises(XaibenchError, match=r"layer '6' outputs \(6, 3\), with no positions"):
+CAM_FAMILY = [name for name in METHODS if METHODS[name].family == "cam"]
+
+
+def test_the_cam_family_is_every_cam():
+    assert set(CAM_FAMILY) == {*CAMS, "guided_gradcam"}
+
+
+@pytest.mark.parametrize("method", CAM_FAMILY)
+def test_a_layer_without_positions_fails_in_the_same_line_for_every_cam(method, cnn1d, signals):
+    # The tiny net's positions end at the max-pool (4); the flatten (5) and the linear head
+    # (6) output (N, features).
+    with pytest.raises(XaibenchError) as excinfo:
         xaibench.explain(cnn1d, signals, 0, method, layer="6")
+    assert str(excinfo.value) == (
+        "layer '6' outputs (6, 3), with no positions to map; layers with positions: 0, 1, 2, "
+        "3, 4 (choose one with layer=<module path>)"
+    )
+    # The default MNIST-1D CNN: its linear head is classifier.1.
+    model, x = mnist1d_cnn((1, 40), 10, width=4), torch.randn(3, 1, 40)
+    with pytest.raises(XaibenchError) as excinfo:
+        xaibench.explain(model, x, 0, method, layer="classifier.1")
+    valid = ", ".join(["features", *[f"features.{i}" for i in range(10)]])
+    assert str(excinfo.value) == (
+        f"layer 'classifier.1' outputs (3, 10), with no positions to map; layers with "
+        f"positions: {valid} (choose one with layer=<module path>)"
+    )
 
 
 def test_in_place_ops_after_the_layer_do_not_corrupt_the_kept_activations(signals):

@@ -17,7 +17,7 @@ TestFraction = Annotated[float, Range(0, 1, low_open=True, high_open=True)]
 def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """(train indices, test indices): a seeded, shuffled split that keeps the class proportions
     (scikit-learn's `train_test_split` with `stratify`). Shuffling matters: runs explain the
-    first test samples, which must not all come from one class."""
+    first test samples with `subset=first`, which must not all come from one class."""
     from sklearn.model_selection import train_test_split  # imported on use: it takes a second
 
     index = np.arange(len(labels))

@@ -107,7 +107,8 @@ def imagefolder_root(root: str | None) -> Path:
     if not folder.is_dir():
         raise XaibenchError(
             f"imagefolder root {folder} is not a folder; set dataset.root=<folder with one "
-            "subfolder of images per class>"
+            "subfolder of images per class> (setups such as setup=hmt look under "
+            "$XAIBENCH_DATA, by default ~/data)"
         )
     return folder
 

@@ -11,7 +11,8 @@ of the target logit y_c with respect to it, sums "over positions" run over the m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import torch
@@ -26,6 +27,7 @@ from xaibench.registry import XaibenchError
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d)
 SCORECAM_WEIGHTINGS = ("channel_softmax", "probability")
+SHOWN_LAYERS = 12  # at most this many layers named in an error
 
 
 def find_layer(model: nn.Module, layer: str | None) -> nn.Module:
@@ -46,6 +48,81 @@ def find_layer(model: nn.Module, layer: str | None) -> nn.Module:
             "pass layer=<module path> to choose one"
         )
     return convolutions[-1]
+
+
+class _NoPositions(Exception):
+    """Raised by `needs_positions`' hook, so that the forward pass unwinds (and whatever hooks
+    another library set are removed) before the error message runs the model again."""
+
+    def __init__(self, shape: tuple | str):
+        self.shape = shape
+
+
+def mapped_layers(model: nn.Module, inputs: Tensor) -> list[str]:
+    """The module paths whose output has positions (a tensor (N, K, ...) with at least one
+    position dimension): the layers a CAM can map. One forward pass of one input."""
+    found: set[str] = set()
+
+    def keep(name: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            if output_shape(output) is None:
+                found.add(name)
+
+        return hook
+
+    handles = [module.register_forward_hook(keep(name))
+               for name, module in model.named_modules() if name]  # fmt: skip
+    try:
+        with torch.no_grad():
+            model(inputs[:1])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [name for name, _ in model.named_modules() if name in found]
+
+
+def no_positions_error(
+    model: nn.Module, layer: str | None, inputs: Tensor, shape: tuple | str
+) -> XaibenchError:
+    """The one line every CAM gives for a layer whose output has no positions to map."""
+    valid = mapped_layers(model, inputs)
+    # The last layers are the usual CAM layers; a ResNet has some 60 with positions.
+    shown = ", ".join(valid[-SHOWN_LAYERS:]) or "none"
+    if len(valid) > SHOWN_LAYERS:
+        shown = f"the last {SHOWN_LAYERS} of {len(valid)}: {shown}"
+    return XaibenchError(
+        f"layer {layer or 'the last convolution'!r} outputs {shape}, with no positions to map; "
+        f"layers with positions: {shown} (choose one with layer=<module path>)"
+    )
+
+
+def output_shape(output: object) -> tuple | str | None:
+    """None when a layer's output has positions (a tensor (N, K, ...)), else what it is (its
+    shape, or "not a tensor") for the error."""
+    if not isinstance(output, Tensor):
+        return "not a tensor"
+    return None if output.dim() >= 3 else tuple(output.shape)
+
+
+@contextmanager
+def needs_positions(model: nn.Module, layer: str | None, inputs: Tensor) -> Iterator[nn.Module]:
+    """The module at `layer` (see `find_layer`), checked during the forward passes inside the
+    block: an output without positions stops the pass with `no_positions_error`'s one line
+    (captum's LayerGradCam would fail with a raw shape error instead)."""
+    module = find_layer(model, layer)
+
+    def check(module: nn.Module, args: tuple, output: object) -> None:
+        if (shape := output_shape(output)) is not None:
+            raise _NoPositions(shape)
+
+    handle = module.register_forward_hook(check)
+    try:
+        yield module
+    except _NoPositions as stop:
+        handle.remove()  # first: the error's own forward pass must not stop on it
+        raise no_positions_error(model, layer, inputs, stop.shape) from None
+    finally:
+        handle.remove()
 
 
 def resize_to_input(maps: Tensor, inputs: Tensor) -> Tensor:
@@ -84,12 +161,8 @@ def layer_activations(
     finally:
         handle.remove()
     activations = captured[-1]
-    if not isinstance(activations, Tensor) or activations.dim() < 3:
-        shape = tuple(activations.shape) if isinstance(activations, Tensor) else "not a tensor"
-        raise XaibenchError(
-            f"layer {layer or 'the last convolution'!r} outputs {shape}, with no positions to "
-            "map; choose a convolution layer with layer=<module path>"
-        )
+    if (shape := output_shape(activations)) is not None:
+        raise no_positions_error(model, layer, inputs, shape)
     if target is None:
         return activations.detach(), None
     score = logits.gather(1, target[:, None]).sum()
@@ -192,9 +265,8 @@ def gradcam(
         Selvaraju et al. Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
         Localization. ICCV 2017
     """
-    maps = LayerGradCam(model, find_layer(model, layer)).attribute(
-        inputs, target=target, relu_attributions=relu
-    )
+    with needs_positions(model, layer, inputs) as module:
+        maps = LayerGradCam(model, module).attribute(inputs, target=target, relu_attributions=relu)
     return upsample_to_input(maps, inputs)
 
 

@@ -49,6 +49,31 @@ def model_warning(meta: dict) -> str:
     )
 
 
+SHOWN_CLASSES = 5  # at most this many under-represented classes named in the warning
+
+
+def lopsided_warning(explained: dict) -> str | None:
+    """A warning when classes of the test split got far fewer of the explained inputs than their
+    share (meta.json's `explained`: `underrepresented`, see samples.underrepresented), else None
+    (also for run folders written before xaibench recorded it)."""
+    classes = explained.get("underrepresented")
+    if not classes:
+        return None
+    count, total = explained["count"], explained["of"]
+    shown = "; ".join(
+        f"class {c} has {explained['per_class'][c]} (its share: "
+        f"{count * explained['test_per_class'][c] / total:.1f})"
+        for c in classes[:SHOWN_CLASSES]
+    )
+    more = len(classes) - SHOWN_CLASSES
+    return (
+        f"LOPSIDED EXPLAINED CLASSES: of the {count} explained inputs "
+        f"(subset={explained['selection']}), {shown}{f'; {more} more classes' if more > 0 else ''}"
+        ": less than half their share of the test split, so the scores speak mostly for the "
+        "other classes (subset=stratified explains every class in proportion)"
+    )
+
+
 def stage_table(stages: dict[str, dict]) -> str:
     table = pd.DataFrame.from_dict(stages, orient="index")
     table.index.name = "stage"
@@ -64,8 +89,14 @@ def summary_text(meta: dict, summary: pd.DataFrame) -> str:
         lines += [f"**Run {meta['status']}.**", ""]
     if model["too_weak"]:
         lines += [f"**WARNING: {model_warning(meta)}.**", ""]
+    if lopsided := lopsided_warning(meta.get("explained", {})):
+        lines += [f"**WARNING: {lopsided}.**", ""]
+    # how the explained inputs were chosen (not recorded by run folders before `subset`)
+    selection = meta.get("explained", {}).get("selection")
+    chosen = f" ({selection} of {meta['explained']['of']})" if selection else ""
     lines += [
-        f"{meta['samples']} test samples, target = {meta['target']}, seed {meta['seed']}; "
+        f"{meta['samples']} test samples{chosen}, target = {meta['target']}, "
+        f"seed {meta['seed']}; "
         f"model test accuracy {model['test_accuracy']:.3f}. "
         "Cells: mean [95% bootstrap CI]; best per metric in bold.",
         "",
