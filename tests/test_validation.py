@@ -367,6 +367,7 @@ CONFIG_CASES = {
         "dataset 'imagenet': per_class=0 must be an integer >= 1 or null",
     "model=torchvision model.arch=resnet51":
         "model.arch='resnet51' is not a torchvision classification model; close: resnet50",
+    "model=timm model.arch=nosuchnet": "model.arch='nosuchnet' is not a timm model",
     "model=torchvision model.weights=IMAGENET9":
         "model.weights='IMAGENET9' is not a weight of torchvision's resnet50; valid: "
         "IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT, or null",
