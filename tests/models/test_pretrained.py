@@ -293,3 +293,11 @@ def test_missing_timm_weights_are_one_line_naming_the_cache_and_the_fetch_comman
     assert "\n" not in message
     assert str(hf_cache / f"models--timm--{TIMM_ARCH}") in message
     assert f"timm.create_model('{TIMM_ARCH}', pretrained=True)" in message
+
+
+def test_default_weights_are_the_enums_default_under_its_own_name(torch_home):
+    weights = model_weights(ModelSpec("torchvision", {"arch": "resnet50", "weights": "DEFAULT"}))
+    assert weights is not None
+    assert weights.name == "torchvision resnet50 IMAGENET1K_V2"
+    assert weights.file == torch_home / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth"
+    assert (weights.preprocessing["resize"], weights.preprocessing["size"]) == (232, 224)
