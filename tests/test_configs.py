@@ -41,6 +41,7 @@ def test_a_setup_chooses_a_dataset_and_its_model(setup):
     assert (cfg.dataset.name, cfg.model.name) == {
         "mnist1d": ("mnist1d", "mnist1d_cnn"),
         "shapes": ("shapes", "cnn2d"),
+        "imagenet": ("imagenet", "torchvision"),
         "hmt": ("imagefolder", "cnn2d"),
     }[setup]
 
@@ -104,7 +105,12 @@ def swept_setups(experiment: str) -> list[str]:
     return str(params["setup"]).split(",") if "setup" in params else [None]
 
 
-EXPERIMENT_SETUPS = [(e, setup) for e in EXPERIMENTS for setup in swept_setups(e)]
+# Studies of data and weights that only the user has (an ImageNet folder, pretrained weights):
+# each is debug-tested on fixture files written by its own test.
+LOCAL_FILES = {"imagenet_resnet50": "tests/test_imagenet_study.py"}
+EXPERIMENT_SETUPS = [
+    (e, setup) for e in EXPERIMENTS if e not in LOCAL_FILES for setup in swept_setups(e)
+]
 # These runs check that configs compose and run, so on shapes they train on few images and
 # explain few samples (the studies' own runs use the configs as they are).
 SMALL = {"shapes": ["dataset.num_train=300", "dataset.num_test=60", "samples=4"]}

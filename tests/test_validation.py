@@ -352,7 +352,26 @@ CONFIG_CASES = {
     "dataset.shuffle_seq=yes": "dataset 'mnist1d': shuffle_seq='yes' must be true or false",
     "dataset.max_translation=0": "dataset 'mnist1d': max_translation=0 must be an integer >= 1",
     "dataset.normalise=minmax":
-        "dataset 'mnist1d': normalise='minmax' must be one of none, standard",
+        "dataset 'mnist1d': normalise='minmax' must be one of none, standard, given",
+    "dataset.normalise=given": "normalise=given needs dataset.mean and dataset.std",
+    "dataset.mean=[0.5]": "dataset.mean and dataset.std apply with normalise=given, not "
+        "normalise=none; set dataset.normalise=given",
+    "dataset.normalise=given dataset.mean=[0.5] dataset.std=[0.2,0.3]":
+        "dataset.mean has 1 numbers but dataset.std has 2",
+    "dataset.normalise=given dataset.mean=[0.5] dataset.std=[0]":
+        "dataset 'mnist1d': std=[0] must be a list of numbers > 0 or null",
+    "dataset=imagefolder dataset.interpolation=cubic":
+        "dataset 'imagefolder': interpolation='cubic' must be one of bilinear, bicubic,",
+    "dataset=imagefolder dataset.classes=wnids":
+        "dataset 'imagefolder': classes='wnids' must be one of folders, imagenet",
+    "dataset=imagenet dataset.per_class=0":
+        "dataset 'imagenet': per_class=0 must be an integer >= 1 or null",
+    "model=torchvision model.arch=resnet51":
+        "model.arch='resnet51' is not a torchvision classification model; close: resnet50",
+    "model=timm model.arch=nosuchnet": "model.arch='nosuchnet' is not a timm model",
+    "model=torchvision model.weights=IMAGENET9":
+        "model.weights='IMAGENET9' is not a weight of torchvision's resnet50; valid: "
+        "IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT, or null",
     "dataset.test_limit=0": "dataset 'mnist1d': test_limit=0 must be an integer >= 1 or null",
     "setup=shapes dataset.size=0": "dataset 'shapes': size=0 must be an integer >= 8",
     "setup=shapes dataset.object_size=[0.1,0.9]":

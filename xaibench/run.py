@@ -115,10 +115,12 @@ def load_model(settings: Settings, data, data_spec: dict, record: dict) -> Train
     """The run's model, trained once and cached (or loaded from a checkpoint); a model below
     `min_accuracy` is flagged loudly."""
     trained = get_model(settings.model, data, data_spec, settings.cache, settings.device,
-                        settings.progress)  # fmt: skip
+                        settings.progress, settings.batch_size)  # fmt: skip
     record["cached"] = trained.cached
     if trained.test_accuracy < settings.min_accuracy:
-        log.warning(weak_model_warning(trained.test_accuracy, settings.min_accuracy))
+        normalise = data.preparation.get("normalise")
+        log.warning(weak_model_warning(trained.test_accuracy, settings.min_accuracy,
+                                       trained.checkpoint, normalise))  # fmt: skip
     return trained
 
 
@@ -171,6 +173,7 @@ def run_meta(
         "explained": explained,
         "model": {"name": settings.model.name, "key": trained.key, "cached": trained.cached,
                   "seed": settings.model.seed, "checkpoint": trained.checkpoint,
+                  "weights": trained.weights, "preprocessing": trained.preprocessing,
                   "test_accuracy": trained.test_accuracy,
                   "val_accuracy": trained.val_accuracy, "epochs_trained": trained.epochs_trained,
                   "train_seconds": round(trained.train_seconds, 3),

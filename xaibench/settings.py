@@ -17,11 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 from xaibench.cache import Cache
 from xaibench.checks import TARGET_MODES
 from xaibench.constraints import Count, Matches, OneOf, Range, Seed
-from xaibench.data import check_dataset_params
+from xaibench.data import check_dataset_params, resolve_dataset_params
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS, MetricInfo
 from xaibench.metrics.reexplain import REEXPLAIN_SETTINGS
-from xaibench.models import ModelSpec, check_model_params, train_config
+from xaibench.models import ModelSpec, check_model_params, model_weights, train_config
 from xaibench.origins import origin
 from xaibench.plugins import (
     TARGET_KEY,
@@ -128,9 +128,8 @@ def read_settings(cfg: DictConfig) -> Settings:
     metrics = read_entries(plain.get("metric") or {}, "metric", run_values)
     if not methods or not metrics:
         raise XaibenchError("select at least one method and one metric, e.g. method=[saliency]")
-    dataset = dict(plain["dataset"])
-    dataset_name = dataset.pop("name")
-    check_dataset_params(dataset_name, dataset)
+    model = read_model(dict(plain["model"]), run_values["seed"])
+    dataset_name, dataset = read_dataset(dict(plain["dataset"]), model)
     return Settings(
         name=plain["name"],
         seed=run_values["seed"],
@@ -146,7 +145,7 @@ def read_settings(cfg: DictConfig) -> Settings:
         cache=Cache(plain["cache_dir"]),
         dataset=dataset_name,
         dataset_params=dataset,
-        model=read_model(dict(plain["model"]), run_values["seed"]),
+        model=model,
         methods=methods,
         metrics=metrics,
     )
@@ -167,6 +166,19 @@ def read_model(model: dict, run_seed: int) -> ModelSpec:
         seed=model.get("seed", run_seed),
         checkpoint=model.get("checkpoint"),
     )
+
+
+def read_dataset(dataset: dict, model: ModelSpec) -> tuple[str, dict]:
+    """(name, settings) of the dataset section, the settings it leaves unset (null) taken from
+    the preprocessing of the model's pretrained weights, whose file is checked to exist before
+    any work starts."""
+    name = dataset.pop("name")
+    weights = model_weights(model)
+    if weights is not None:
+        weights.check_file()
+    params = resolve_dataset_params(name, dataset, weights.preprocessing if weights else None)
+    check_dataset_params(name, params)
+    return name, params
 
 
 def read_entries(section: dict, kind: str, run_values: dict) -> dict[str, Entry]:

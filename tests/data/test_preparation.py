@@ -8,8 +8,9 @@ import torch
 from tests.helpers import compose_config
 from xaibench.cache import Cache
 from xaibench.data import DATASETS, Dataset, Preparation, load_dataset, register_dataset
-from xaibench.data.preparation import prepare
+from xaibench.data.preparation import prepare, split_preparation, with_model_preprocessing
 from xaibench.registry import XaibenchError
+from xaibench.settings import read_settings
 
 
 def toy(masks: bool = True) -> Dataset:
@@ -66,14 +67,14 @@ def test_no_normalisation_leaves_float_inputs_untouched():
     [
         (
             {"normalise": "minmax"},
-            "dataset 'toy_counter': normalise='minmax' must be one of none, standard",
+            "dataset 'toy_counter': normalise='minmax' must be one of none, standard, given",
         ),
         ({"train_limit": 0},
          "dataset 'toy_counter': train_limit=0 must be an integer >= 1 or null"),
         ({"test_limit": 2.5},
          "dataset 'toy_counter': test_limit=2.5 must be an integer >= 1 or null"),
         ({"nosuch": 1}, "unknown parameter 'nosuch' for dataset 'toy_counter'; valid parameters: "
-                        "count, normalise, train_limit, test_limit"),
+                        "count, normalise, train_limit, test_limit, mean, std"),
     ],
 )  # fmt: skip
 def test_bad_settings_fail_in_one_line(settings, message, counted_dataset, tmp_path):
@@ -118,8 +119,71 @@ def test_the_cache_holds_raw_data_once_and_the_spec_names_what_the_model_sees(
     assert counted_dataset == [6, 8]
 
 
-def test_each_dataset_has_a_default_normalisation_in_its_config():
+def test_each_dataset_has_a_default_normalisation_in_its_config(tmp_path):
     for name in DATASETS:
-        cfg = compose_config(f"dataset={name}")
-        assert cfg.dataset.normalise == DATASETS[name].normalise, name
+        cfg = compose_config(f"dataset={name}", f"cache_dir={tmp_path}")
+        # null: the preprocessing of a model with pretrained weights, else the default
+        assert cfg.dataset.normalise in (DATASETS[name].normalise, None), name
+        preparation, _ = split_preparation(read_settings(cfg).dataset_params, "standard")
+        assert preparation.normalise == DATASETS[name].normalise, name
     assert DATASETS["mnist1d"].normalise == "none"  # the generator standardises already
+
+
+@pytest.mark.parametrize("setup", ["mnist1d", "shapes"])
+def test_the_studies_datasets_are_recorded_as_before(setup, tmp_path):
+    """mean and std (null) are new keys of every dataset config; a run that leaves them unset
+    records the same dataset settings and spec as before they existed."""
+    cfg = compose_config(f"setup={setup}", f"cache_dir={tmp_path}")
+    given = {k: v for k, v in cfg.dataset.items() if k not in ("name", "mean", "std")}
+    assert read_settings(cfg).dataset_params == given
+    preparation, _ = split_preparation(given, "standard")
+    assert set(preparation.spec()) == {"normalise", "train_limit", "test_limit"}
+
+
+def test_given_normalisation_computes_torchvisions_normalize_exactly():
+    from torchvision.transforms import Normalize
+
+    data = toy(masks=False)
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    prepared = prepare(data, Preparation(normalise="given", mean=mean, std=std))
+    normalize = Normalize(mean, std)
+    for image, expected in zip(prepared.x_test, data.x_test, strict=True):
+        assert torch.equal(image, normalize(expected.float() / 255))
+    assert prepared.preparation["mean"] == mean
+    assert prepared.preparation["std"] == std
+
+
+def test_given_statistics_of_the_wrong_channel_count_fail_in_one_line():
+    with pytest.raises(XaibenchError, match=r"^dataset toy has 3 channel\(s\) but dataset.mean and "
+                       r"dataset.std have 1 numbers; give one per channel$"):  # fmt: skip
+        prepare(toy(), Preparation(normalise="given", mean=[0.5], std=[0.5]))
+
+
+MODEL = {"resize": 232, "size": 224, "interpolation": "bilinear", "normalise": "given",
+         "mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2]}  # fmt: skip
+IMAGE_SETTINGS = {"root", "size", "resize", "interpolation"}
+
+
+@pytest.mark.parametrize(
+    ("config", "taken", "model", "expected"),
+    [
+        # unset (null) settings take the model's
+        ({"size": None, "normalise": None, "mean": None, "std": None}, IMAGE_SETTINGS, MODEL,
+         {k: v for k, v in MODEL.items() if k != "resize"} | {"resize": 232}),
+        # a setting the dataset config gives wins; the model's mean and std come with its
+        # normalisation only
+        ({"size": 32, "normalise": "standard", "mean": None}, IMAGE_SETTINGS, MODEL,
+         {"size": 32, "normalise": "standard", "resize": 232, "interpolation": "bilinear"}),
+        # a dataset that does not read images takes the normalisation only
+        ({"normalise": None}, {"count"}, MODEL,
+         {"normalise": "given", "mean": [0.5] * 3, "std": [0.2] * 3}),
+        # no model: unset settings are dropped (their defaults apply) ...
+        ({"size": None, "normalise": None, "mean": None, "train_limit": None}, IMAGE_SETTINGS,
+         None, {"train_limit": None}),
+        # ... and mean and std given without a normalisation mean normalise=given
+        ({"normalise": None, "mean": [0.1], "std": [0.3]}, set(), None,
+         {"normalise": "given", "mean": [0.1], "std": [0.3]}),
+    ],
+)  # fmt: skip
+def test_unset_dataset_settings_take_the_models_preprocessing(config, taken, model, expected):
+    assert with_model_preprocessing(config, taken, model) == expected

@@ -182,3 +182,34 @@ def test_a_run_explains_the_users_own_model_and_checkpoint(tmp_path):
     data, _, _ = load_dataset("mnist1d", {"train_limit": 800, "test_limit": 200}, Cache(tmp_path))
     assert result.meta["model"]["test_accuracy"] == accuracy(mine.eval(), data.x_test, data.y_test)
     assert set(result.scores["model_accuracy"]) == {result.meta["model"]["test_accuracy"]}
+
+
+def test_a_weak_checkpoint_is_blamed_on_its_inputs_not_on_its_training(tmp_path, caplog):
+    """A loaded checkpoint below min_accuracy was trained elsewhere: the warning names the
+    preprocessing this run gave it and the settings that change it, not "train longer"; and
+    normalise=given with mean and std reaches the model's inputs."""
+    from xaibench.data import load_dataset
+    from xaibench.report.run_summary import summary_text
+    from xaibench.run import run
+
+    torch.manual_seed(0)
+    torch.save(TinyNet(10, (1, 40), hidden=4).state_dict(), tmp_path / "mine.pt")
+    result = run(compose_config(
+        "debug=fast", f"cache_dir={tmp_path}", "method=[saliency]", "metric=[deletion]",
+        "model=custom", "model._target_=tests.helpers.TinyNet", "+model.hidden=4",
+        f"model.checkpoint={tmp_path / 'mine.pt'}", "min_accuracy=0.99",
+        "dataset.normalise=given", "dataset.mean=[0.5]", "dataset.std=[2.0]",
+    ))  # fmt: skip
+    raw, _, _ = load_dataset("mnist1d", {"test_limit": 200}, Cache(tmp_path))
+    prepared = (raw.x_test - 0.5) / 2.0  # each explained input is one of these exactly
+    assert all((prepared == x).flatten(1).all(1).any() for x in result.inputs)
+    assert result.meta["dataset"]["preparation"]["mean"] == [0.5]
+    warning = summary_text(result.meta, result.summary).splitlines()[2]
+    assert warning.startswith("**WARNING: MODEL TOO WEAK TO EXPLAIN")
+    assert (
+        f"with the weights of {tmp_path / 'mine.pt'}; likely cause: its inputs here are "
+        "normalised with the given dataset.mean and dataset.std, unlike in its training"
+    ) in warning
+    assert "dataset.normalise=given" in warning
+    assert "train longer" not in warning
+    assert any("likely cause" in record.message for record in caplog.records)

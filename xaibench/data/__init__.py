@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
+
 from xaibench.cache import Cache
 from xaibench.checks import count_nonfinite
 from xaibench.data import digits, mnist1d, shapes, vision  # noqa: F401  (register the datasets)
-from xaibench.data.preparation import PREPARATION_KEYS, Preparation, prepare, split_preparation
+from xaibench.data.preparation import (
+    PREPARATION_KEYS,
+    Preparation,
+    prepare,
+    split_preparation,
+    with_model_preprocessing,
+)
 from xaibench.data.registry import DATASETS, Dataset, DatasetInfo, register_dataset
 from xaibench.registry import XaibenchError, check_params, check_values, default_params, type_hints
 from xaibench.renames import DATASETS as RENAMED
@@ -19,7 +27,16 @@ __all__ = [
     "check_dataset_params",
     "load_dataset",
     "register_dataset",
+    "resolve_dataset_params",
 ]
+
+
+def resolve_dataset_params(name: str, params: dict, model_preprocessing: dict | None) -> dict:
+    """The settings of dataset `name` as a run uses them: those its config leaves unset (None)
+    taken from the model's own preprocessing (pretrained weights), the rest dropped so that
+    their defaults apply (data/preparation.py `with_model_preprocessing`)."""
+    taken = set(inspect.signature(DATASETS[name].build).parameters)
+    return with_model_preprocessing(params, taken, model_preprocessing)
 
 
 def check_dataset_params(name: str, params: dict) -> tuple[Preparation, dict]:
@@ -52,7 +69,7 @@ def load_dataset(name: str, params: dict, cache: Cache) -> tuple[Dataset, dict, 
     tensors, cached = cache.load_or_build("datasets", raw_spec, lambda: info.build(**own))
     data = prepare(Dataset(name=name, **tensors), preparation)
     check_data(data)
-    return data, {**raw_spec, **vars(preparation)}, cached
+    return data, {**raw_spec, **preparation.spec()}, cached
 
 
 def check_data(data: Dataset) -> None:

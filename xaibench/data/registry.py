@@ -9,7 +9,7 @@ from torch import Tensor
 
 from xaibench.registry import Registry, check_choice
 
-NORMALISATIONS = ("none", "standard")
+NORMALISATIONS = ("none", "standard", "given")
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ import hashlib
 import os
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from torch import Tensor
 
 from xaibench.checks import one_line
-from xaibench.constraints import Count, Seed
+from xaibench.constraints import Count, OneOf, Range, Seed
 from xaibench.data.registry import register_dataset
 from xaibench.data.splits import TestFraction, stratified_split
 from xaibench.registry import XaibenchError
@@ -123,10 +124,27 @@ def imagefolder_fingerprint(root: str | None = None, **_) -> str:
     return digest.hexdigest()[:20]
 
 
+# How images are resized (torchvision's InterpolationMode names, as pretrained weights give them).
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "nearest-exact", "box", "hamming", "lanczos")
+
+# The 1000 ImageNet-1k classes by WordNet id, in the order of every torchvision and timm
+# ImageNet classifier's outputs (the sorted ids; the list is timm's imagenet_synsets.txt).
+IMAGENET_WNIDS = Path(__file__).with_name("imagenet_wnids.txt")
+
+# How class folders become labels: `folders` (ImageFolder's order: the sorted folder names),
+# or `imagenet` (folders named by ImageNet wnids, each labelled with its ImageNet index).
+CLASS_ORDERS = ("folders", "imagenet")
+
+
+def imagenet_wnids() -> list[str]:
+    return IMAGENET_WNIDS.read_text().split()
+
+
 @register_dataset(
     "imagefolder",
     description="Your own images: <root>/<class>/<image> (split here into train and test), or "
-    "<root>/train/<class>/... and <root>/test/<class>/..., resized to size x size.",
+    "<root>/train/<class>/... and <root>/test/<class>/..., resized to size x size (or, with "
+    "resize, the shorter side to resize and the centre cropped to size x size).",
     citation="torchvision.datasets.ImageFolder",
     fingerprint=imagefolder_fingerprint,
 )
@@ -136,43 +154,63 @@ def imagefolder(
     grayscale: bool = False,
     test_fraction: TestFraction = 0.2,
     split_seed: Seed = 0,
+    resize: Annotated[int | None, Range(low=1)] = None,
+    interpolation: Annotated[str, OneOf(INTERPOLATIONS)] = "bilinear",
+    classes: Annotated[str, OneOf(CLASS_ORDERS)] = "folders",
+    per_class: Annotated[int | None, Range(low=1)] = None,
 ) -> dict:
+    """`resize` None: each image squashed to size x size; an integer: its shorter side resized
+    to `resize` (aspect kept) and the centre size x size cropped, as torchvision's and timm's
+    evaluation transforms do. `per_class`: only the first N images (sorted by name) of each
+    class folder are read, so that a subset of a large set (ImageNet's 50000 validation
+    images) fits in memory and in the cache."""
     from torchvision import datasets, transforms
 
     folder = imagefolder_root(root)
-    steps = [transforms.Resize((size, size))]
+    mode = transforms.InterpolationMode(interpolation)
+    if resize is None:
+        steps: list = [transforms.Resize((size, size), interpolation=mode)]
+    else:
+        steps = [transforms.Resize(resize, interpolation=mode), transforms.CenterCrop(size)]
     if grayscale:
         steps.append(transforms.Grayscale())
     transform = transforms.Compose([*steps, transforms.PILToTensor()])
+    wnids = imagenet_wnids() if classes == "imagenet" else None
 
     def read(path: Path) -> tuple[Tensor, Tensor, list[str]]:
         try:
             found = datasets.ImageFolder(os.fspath(path), transform=transform)
         except FileNotFoundError as error:
             raise XaibenchError(f"imagefolder: {error}") from None
-        images, labels = [], []
-        for index, (file, _) in enumerate(found.samples):
+        labels_of = list(range(len(found.classes)))
+        if wnids is not None:
+            labels_of = imagenet_labels(found.classes, wnids, path)
+        images, labels, taken = [], [], [0] * len(found.classes)
+        for index, (file, label) in enumerate(found.samples):
+            if per_class is not None and taken[label] >= per_class:
+                continue
+            taken[label] += 1
             try:
-                image, label = found[index]
+                image, _ = found[index]
             except OSError as error:  # not an image (PIL's UnidentifiedImageError), truncated
                 raise XaibenchError(
                     f"imagefolder: {file} cannot be read as an image ({one_line(error)}); "
                     "remove it or replace it"
                 ) from None
             images.append(image)
-            labels.append(label)
+            labels.append(labels_of[label])
         return torch.stack(images), torch.tensor(labels), found.classes
 
     if (folder / "train").is_dir() and (folder / "test").is_dir():
-        x_train, y_train, classes = read(folder / "train")
+        x_train, y_train, found_classes = read(folder / "train")
         x_test, y_test, test_classes = read(folder / "test")
-        if test_classes != classes:
+        if test_classes != found_classes:
             raise XaibenchError(
                 f"imagefolder: {folder}/test has classes {test_classes} but {folder}/train has "
-                f"{classes}; give both the same class folders"
+                f"{found_classes}; give both the same class folders"
             )
     else:
-        images, labels, classes = read(folder)
+        images, labels, found_classes = read(folder)
         train, test = stratified_split(labels, test_fraction, split_seed)
         x_train, y_train, x_test, y_test = images[train], labels[train], images[test], labels[test]
     return {
@@ -180,5 +218,60 @@ def imagefolder(
         "y_train": y_train,
         "x_test": x_test,
         "y_test": y_test,
-        "num_classes": len(classes),
+        "num_classes": len(wnids) if wnids is not None else len(found_classes),
     }
+
+
+def imagenet_labels(folders: list[str], wnids: list[str], path: Path) -> list[int]:
+    """The ImageNet index of each class folder, by its wnid: a folder of any subset of the
+    1000 classes keeps the labels an ImageNet classifier predicts (ImageFolder's own order
+    would number a subset 0, 1, 2, ... and silently mislabel every image)."""
+    index = {wnid: i for i, wnid in enumerate(wnids)}
+    unknown = [name for name in folders if name not in index]
+    if unknown:
+        raise XaibenchError(
+            f"imagefolder {path}: class folder {unknown[0]!r} is not an ImageNet-1k wnid "
+            f"(like n01440764); with dataset.classes=imagenet every class folder is named by "
+            "its wnid, or set dataset.classes=folders"
+        )
+    return [index[name] for name in folders]
+
+
+def imagenet_root(root: str | None) -> str:
+    """The folder an `imagenet` dataset reads, checked to exist."""
+    if not root or not Path(root).expanduser().is_dir():
+        raise XaibenchError(
+            f"no ImageNet folder at {root}: set dataset.root=<folder with one subfolder of "
+            "images per wnid, like n01440764>, or $XAIBENCH_DATA so that "
+            "$XAIBENCH_DATA/imagenet/val is one"
+        )
+    return root
+
+
+def imagenet_fingerprint(root: str | None = None, **_) -> str:
+    return imagefolder_fingerprint(imagenet_root(root))
+
+
+@register_dataset(
+    "imagenet",
+    description="ImageNet-1k images in an ImageFolder, <root>/<wnid>/<image> (e.g. the "
+    "validation set sorted into wnid folders), labelled with ImageNet's class indices (any "
+    "subset of the 1000 folders keeps them) and split here into train and test.",
+    citation="Russakovsky et al. ImageNet Large Scale Visual Recognition Challenge. IJCV 2015",
+    fingerprint=imagenet_fingerprint,
+)
+def imagenet(
+    root: str | None = None,
+    size: Count = 224,
+    resize: Annotated[int | None, Range(low=1)] = 256,
+    interpolation: Annotated[str, OneOf(INTERPOLATIONS)] = "bilinear",
+    per_class: Annotated[int | None, Range(low=1)] = 2,
+    test_fraction: TestFraction = 0.5,
+    split_seed: Seed = 0,
+) -> dict:
+    """imagefolder with classes=imagenet; `per_class` images of each class are read (2 of
+    each of the 1000 classes: 2000 images, 300 MB as uint8 at 224 px), split half and half."""
+    return imagefolder(
+        imagenet_root(root), size, test_fraction=test_fraction, split_seed=split_seed,
+        resize=resize, interpolation=interpolation, classes="imagenet", per_class=per_class,
+    )  # fmt: skip

@@ -1,8 +1,9 @@
 """Models: architectures by name (`nets`, `custom`), the train-once cache (`zoo`) and batched
 predictions (`predict`)."""
 
-from xaibench.models import custom, nets  # noqa: F401  (register the architectures)
+from xaibench.models import custom, nets, pretrained  # noqa: F401  (register the architectures)
 from xaibench.models.predict import accuracy, predict_classes
+from xaibench.models.pretrained import Weights
 from xaibench.models.registry import (
     MODEL_DATA,
     MODELS,
@@ -10,7 +11,14 @@ from xaibench.models.registry import (
     check_model_params,
     register_model,
 )
-from xaibench.models.zoo import ModelSpec, TrainConfig, TrainedModel, get_model, train_config
+from xaibench.models.zoo import (
+    ModelSpec,
+    TrainConfig,
+    TrainedModel,
+    get_model,
+    model_weights,
+    train_config,
+)
 
 __all__ = [
     "MODELS",
@@ -19,9 +27,11 @@ __all__ = [
     "ModelSpec",
     "TrainConfig",
     "TrainedModel",
+    "Weights",
     "accuracy",
     "check_model_params",
     "get_model",
+    "model_weights",
     "predict_classes",
     "register_model",
     "train_config",

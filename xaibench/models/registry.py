@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -18,6 +19,9 @@ class ModelInfo:
     name: str
     build: Callable[..., nn.Module]
     description: str
+    # `weights(checkpoint, **params)`: the pretrained weights the settings ask for (loaded
+    # instead of training; see models/pretrained.py), or None when they ask for none.
+    weights: Callable[..., Any] | None = None
 
 
 # What every architecture is built from; everything after these is a setting.
@@ -34,9 +38,9 @@ def check_model_params(name: str, params: dict) -> None:
     check_values(params, type_hints(build), f"model {name!r}: ")
 
 
-def register_model(name: str, *, description: str):
+def register_model(name: str, *, description: str, weights: Callable[..., Any] | None = None):
     def decorator(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        MODELS.add(name, ModelInfo(name, build, description))
+        MODELS.add(name, ModelInfo(name, build, description, weights))
         return build
 
     return decorator

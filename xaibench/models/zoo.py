@@ -24,6 +24,7 @@ from xaibench.constraints import Count, NonNegative, Positive, Range
 from xaibench.data import Dataset
 from xaibench.models.custom import code_version
 from xaibench.models.predict import accuracy
+from xaibench.models.pretrained import Weights
 from xaibench.models.registry import MODEL_DATA, MODELS, check_model_params
 from xaibench.registry import (
     UnknownNameError,
@@ -70,6 +71,8 @@ class TrainedModel:
     cached: bool
     key: str
     checkpoint: str | None = None
+    weights: str | None = None  # the pretrained weights' name, e.g. torchvision resnet50 ...
+    preprocessing: dict | None = None  # the inputs the pretrained weights were trained on
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,13 @@ class ModelSpec:
     checkpoint: str | None = None
 
 
+def model_weights(spec: ModelSpec) -> Weights | None:
+    """The pretrained weights `spec` asks for (models/pretrained.py), or None: the model is
+    trained here or loaded from a plain checkpoint."""
+    weights = MODELS[spec.name].weights
+    return weights(spec.checkpoint, **spec.params) if weights else None
+
+
 def get_model(
     spec: ModelSpec,
     dataset: Dataset,
@@ -92,9 +102,12 @@ def get_model(
     cache: Cache,
     device: torch.device,
     progress: bool = True,
+    batch_size: int = 4096,
 ) -> TrainedModel:
-    """The model in eval mode on `device`: loaded from `spec.checkpoint` when given, else
-    trained on `dataset` once per setting and cached (`dataset_spec` identifies the data)."""
+    """The model in eval mode on `device`: loaded from its pretrained weights or from
+    `spec.checkpoint` when given, else trained on `dataset` once per setting and cached
+    (`dataset_spec` identifies the data). `batch_size` bounds the inputs per forward pass
+    when a loaded model's test accuracy is measured (memory only)."""
     name, params, seed, checkpoint = spec.name, spec.params, spec.seed, spec.checkpoint
     info = MODELS[name]
     check_model_params(name, params)
@@ -115,8 +128,11 @@ def get_model(
         "arithmetic": training_arithmetic(device),
         **code_version(params),  # a custom model's own code; nothing for built-in models
     }
+    pretrained = model_weights(spec)
+    if pretrained:
+        return load_pretrained(pretrained, key_spec, dataset, device, batch_size)
     if checkpoint:
-        return load_checkpoint(build, checkpoint, key_spec, dataset, device)
+        return load_checkpoint(build, checkpoint, key_spec, dataset, device, batch_size)
 
     def train_now() -> dict:
         return train_model(
@@ -176,7 +192,12 @@ def check_output_shape(model: nn.Module, dataset: Dataset, name: str) -> None:
 
 
 def load_checkpoint(
-    build, checkpoint: str, spec: dict, dataset: Dataset, device: torch.device
+    build,
+    checkpoint: str,
+    spec: dict,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int = 4096,
 ) -> TrainedModel:
     """The model with the weights of a local state dict (or a dict holding one under
     "state_dict"), loaded with `weights_only=True` so the file cannot run code; its test
@@ -209,13 +230,42 @@ def load_checkpoint(
     weights_code = {k: v for k, v in spec.items() if k in ("model", "params", "user_code")}
     return TrainedModel(
         model=model,
-        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test),
+        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test, batch_size),
         val_accuracy=None,
         epochs_trained=0,
         train_seconds=0.0,
         cached=False,
         key=spec_digest({"checkpoint": digest, **weights_code}),
         checkpoint=str(path),
+    )
+
+
+def load_pretrained(
+    weights: Weights, spec: dict, dataset: Dataset, device: torch.device, batch_size: int = 4096
+) -> TrainedModel:
+    """The network with its pretrained weights, read from their local file; its test accuracy
+    is measured on the dataset, whose classes must be the weights' classes."""
+    if dataset.num_classes != weights.num_classes:
+        raise XaibenchError(
+            f"{weights.name} predicts {weights.num_classes} classes but dataset {dataset.name} "
+            f"has {dataset.num_classes}; give it the weights' classes (an ImageNet folder: "
+            "dataset=imagenet, or dataset.classes=imagenet with class folders named by wnid)"
+        )
+    model = weights.load()
+    check_output_shape(model, dataset, spec["model"])
+    model.to(device).eval()
+    digest = hashlib.sha256(weights.file.read_bytes()).hexdigest()
+    return TrainedModel(
+        model=model,
+        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test, batch_size),
+        val_accuracy=None,
+        epochs_trained=0,
+        train_seconds=0.0,
+        cached=False,
+        key=spec_digest({"weights": digest, "model": spec["model"], "params": spec["params"]}),
+        checkpoint=str(weights.file),
+        weights=weights.name,
+        preprocessing=weights.preprocessing,
     )
 
 

@@ -14,11 +14,38 @@ def failed_what(error: dict) -> str:
     return " on ".join(error[key] for key in ("metric", "method") if error[key])
 
 
-def weak_model_warning(accuracy: float, floor: float) -> str:
+def weak_model_warning(
+    accuracy: float, floor: float, loaded: str | None = None, normalise: str | None = None
+) -> str:
+    """The warning for a model below `min_accuracy`. A model trained here is told to train
+    longer; one `loaded` from a file (a checkpoint or pretrained weights) was trained
+    elsewhere, and the likely cause is that its inputs are prepared otherwise than in its
+    training (`normalise`: how they were prepared here)."""
+    start = f"MODEL TOO WEAK TO EXPLAIN: test accuracy {accuracy:.3f} is below min_accuracy={floor}"
+    if loaded is None:
+        return (
+            f"{start}; its explanations say little about a working classifier (train longer, "
+            "or lower min_accuracy knowingly)"
+        )
+    prepared = {
+        "standard": "standardised with this dataset's own channel statistics",
+        "given": "normalised with the given dataset.mean and dataset.std",
+        "none": "not normalised",
+    }.get(normalise or "", f"prepared with normalise={normalise}")
     return (
-        f"MODEL TOO WEAK TO EXPLAIN: test accuracy {accuracy:.3f} is below min_accuracy={floor}; "
-        "its explanations say little about a working classifier (train longer, or lower "
-        "min_accuracy knowingly)"
+        f"{start} with the weights of {loaded}; likely cause: its inputs here are {prepared}, "
+        "unlike in its training. Prepare them as in its training: dataset.normalise=given with "
+        "dataset.mean=[...] dataset.std=[...] of its training, or dataset.normalise=none (and "
+        "dataset.size/resize); or lower min_accuracy knowingly"
+    )
+
+
+def model_warning(meta: dict) -> str:
+    """The weak-model warning of a run, from its meta.json."""
+    model = meta["model"]
+    normalise = meta["dataset"].get("preparation", {}).get("normalise")
+    return weak_model_warning(
+        model["test_accuracy"], model["min_accuracy"], model.get("checkpoint"), normalise
     )
 
 
@@ -61,8 +88,7 @@ def summary_text(meta: dict, summary: pd.DataFrame) -> str:
     if meta.get("status", "complete") != "complete":
         lines += [f"**Run {meta['status']}.**", ""]
     if model["too_weak"]:
-        warning = weak_model_warning(model["test_accuracy"], model["min_accuracy"])
-        lines += [f"**WARNING: {warning}.**", ""]
+        lines += [f"**WARNING: {model_warning(meta)}.**", ""]
     if lopsided := lopsided_warning(meta.get("explained", {})):
         lines += [f"**WARNING: {lopsided}.**", ""]
     # how the explained inputs were chosen (not recorded by run folders before `subset`)
