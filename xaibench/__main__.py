@@ -10,6 +10,7 @@ before Hydra creates a run folder.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -82,9 +83,27 @@ def invalid_settings(args: list[str]) -> XaibenchError | None:
             read_settings(cfg)
     except XaibenchError as error:
         return error
-    except Exception:  # Hydra's errors and anything else: the run reports them
-        return None
+    except Exception as error:  # Hydra's errors and anything else: the run reports them
+        return setup_mismatch(error)
     return None
+
+
+def setup_mismatch(error: Exception) -> XaibenchError | None:
+    """An experiment that runs only with some setups (its settings per setup are
+    conf/experiment_setup/<experiment>_<setup>.yaml) composed with another: one line naming
+    the setups it runs with, instead of Hydra's search path."""
+    found = re.search(r"Could not find 'experiment_setup/(\w+)'", str(error))
+    if found is None:
+        return None
+    name = found.group(1)
+    experiment = max((e for e in options("experiment") if name.startswith(f"{e}_")), key=len)
+    setup = name.removeprefix(f"{experiment}_")
+    valid = [o.removeprefix(f"{experiment}_") for o in options("experiment_setup")
+             if o.startswith(f"{experiment}_")]  # fmt: skip
+    return XaibenchError(
+        f"experiment={experiment} does not run with setup={setup}; it runs with "
+        + ", ".join(f"setup={each}" for each in valid)
+    )
 
 
 def sweep_variants(overrides: list[str]) -> list[list[str]]:

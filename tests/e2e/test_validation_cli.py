@@ -49,6 +49,8 @@ SETTINGS = {
                             "settings: epochs, batch_size, lr, weight_decay, val_fraction, "
                             "patience",
     "setup=shapes dataset.size=0": "dataset 'shapes': size=0 must be an integer >= 8",
+    "experiment=imagenet_resnet50": "experiment=imagenet_resnet50 does not run with "
+                                    "setup=mnist1d; it runs with setup=imagenet",
     "dataset.iid_noise_scale=nan": "dataset 'mnist1d': iid_noise_scale=nan must be a number >= 0",
     "dataset.normalise=minmax": "dataset 'mnist1d': normalise='minmax' must be one of none, "
                                 "standard",
