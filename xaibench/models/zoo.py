@@ -228,16 +228,8 @@ def load_checkpoint(
     # The weights and the code that runs them: a custom model's own code too (its forward pass
     # decides the maps); the keys of built-in models are as before.
     weights_code = {k: v for k, v in spec.items() if k in ("model", "params", "user_code")}
-    return TrainedModel(
-        model=model,
-        test_accuracy=accuracy(model, dataset.x_test, dataset.y_test, batch_size),
-        val_accuracy=None,
-        epochs_trained=0,
-        train_seconds=0.0,
-        cached=False,
-        key=spec_digest({"checkpoint": digest, **weights_code}),
-        checkpoint=str(path),
-    )
+    key = spec_digest({"checkpoint": digest, **weights_code})
+    return loaded_model(model, dataset, batch_size, key, path)
 
 
 def load_pretrained(
@@ -255,6 +247,18 @@ def load_pretrained(
     check_output_shape(model, dataset, spec["model"])
     model.to(device).eval()
     digest = hashlib.sha256(weights.file.read_bytes()).hexdigest()
+    key = spec_digest({"weights": digest, "model": spec["model"], "params": spec["params"]})
+    return loaded_model(
+        model, dataset, batch_size, key, weights.file,
+        weights=weights.name, preprocessing=weights.preprocessing,
+    )  # fmt: skip
+
+
+def loaded_model(
+    model: nn.Module, dataset: Dataset, batch_size: int, key: str, file: Path, **record: Any
+) -> TrainedModel:
+    """A model whose weights were read from `file` (not trained here), its test accuracy
+    measured on `dataset`."""
     return TrainedModel(
         model=model,
         test_accuracy=accuracy(model, dataset.x_test, dataset.y_test, batch_size),
@@ -262,10 +266,9 @@ def load_pretrained(
         epochs_trained=0,
         train_seconds=0.0,
         cached=False,
-        key=spec_digest({"weights": digest, "model": spec["model"], "params": spec["params"]}),
-        checkpoint=str(weights.file),
-        weights=weights.name,
-        preprocessing=weights.preprocessing,
+        key=key,
+        checkpoint=str(file),
+        **record,
     )
 
 
