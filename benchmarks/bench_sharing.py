@@ -41,12 +41,12 @@ METRICS = ("max_sensitivity", "local_lipschitz", "model_randomisation", "random_
 
 def score_metrics(
     model: nn.Module, inputs: Tensor, target: Tensor, maps: dict[str, Tensor], background: Tensor,
-    shared: bool,
+    shared: bool, metrics: list[str],
 ) -> tuple[dict[str, dict], dict[str, list[Tensor]]]:  # fmt: skip
     """Per metric: forwards, backwards, seconds; and the scores, method by method."""
     costs, scores = {}, {}
     with sharing() if shared else nullcontext():
-        for metric in METRICS:
+        for metric in metrics:
             started = time.perf_counter()
             with count_forwards(model) as counter:
                 scores[metric] = [
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cache = Cache(os.environ.get("XAIBENCH_CACHE", DEFAULT_CACHE_DIR))
@@ -89,7 +90,7 @@ def main() -> None:
         extra = context_for(METHODS[method].fn, {"background": data.x_train})
         maps[method] = xaibench.explain(model, inputs, target, method, **extra)
     print(
-        f"MNIST-1D CNN, {len(methods)} methods x {len(METRICS)} re-explaining metrics, "
+        f"MNIST-1D CNN, {len(methods)} methods x {len(args.metrics)} re-explaining metrics, "
         f"{len(inputs)} inputs, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     best: dict[bool, dict[str, dict]] = {}
@@ -97,19 +98,22 @@ def main() -> None:
     for round_ in range(args.repeats):
         for shared in (False, True) if round_ % 2 == 0 else (True, False):
             costs, results[shared] = score_metrics(
-                model, inputs, target, maps, data.x_train, shared
+                model, inputs, target, maps, data.x_train, shared, args.metrics
             )
             for metric, cost in costs.items():
                 kept = best.setdefault(shared, {}).setdefault(metric, cost)
                 kept["seconds"] = min(kept["seconds"], cost["seconds"])
-    for metric in METRICS:
+    for metric in args.metrics:
         for before, after in zip(results[False][metric], results[True][metric], strict=True):
             torch.testing.assert_close(after, before, rtol=0, atol=0, equal_nan=True)
     rows = []
-    for metric in [*METRICS, "total"]:
+    for metric in [*args.metrics, "total"]:
         if metric == "total":
             alone, shared_cost = (
-                {key: sum(best[flag][m][key] for m in METRICS) for key in best[flag][METRICS[0]]}
+                {
+                    key: sum(best[flag][m][key] for m in args.metrics)
+                    for key in best[flag][args.metrics[0]]
+                }
                 for flag in (False, True)
             )
         else:

@@ -82,7 +82,8 @@ class RandomisedModel:
         self.applied = list(range(1, len(self.names) + 1)) if mode == "cascading" else []
 
     def at(self, k: int) -> nn.Module:
-        """The working copy at step k (1-based): its weights are those of today's deep copy."""
+        """The working copy at step k (1-based), with the weights of a fresh deep copy of `model`
+        randomised step by step up to k."""
         wanted = list(range(1, k + 1)) if self.mode == "cascading" else [k]
         if self.applied != wanted[: len(self.applied)]:
             self._set(self.applied, trained=True)
