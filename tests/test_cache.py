@@ -310,8 +310,11 @@ def damaged_run(clean, tmp_path, kind: str, fault: str, *overrides: str):
 def problem(fault: str, written: int, theirs: int) -> str:
     """What the log line says about `fault` on an entry of `written` bytes whose swap partner
     had `theirs`: a swap between entries of different sizes is caught by the size check first
-    (which entries a run has, and so their sizes, depends on the cache keys)."""
+    (which entries a run has, and so their sizes, depends on the cache keys, which change with
+    xaibench's source): a smaller partner reads as truncated, a larger one as too long."""
     if fault == "swapped" and written != theirs:
+        if theirs < written:
+            return f"is truncated ({theirs} bytes of {written})"
         return f"has {theirs} bytes, {written} were written"
     return PROBLEMS[fault]
 
