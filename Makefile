@@ -45,6 +45,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_methods.py
 	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/bench_sharing.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache site

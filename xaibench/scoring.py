@@ -3,11 +3,15 @@ determines it, each method and metric failing alone."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from torch import Tensor, nn
 
 from xaibench.cache import spec_digest, tensor_digest
 from xaibench.methods import METHODS, explain_in_batches
 from xaibench.metrics import METRICS, MetricResult, evaluate_many
+from xaibench.metrics.sharing import SharedWork, sharing
 from xaibench.progress import progress
 from xaibench.provenance import versions
 from xaibench.registry import context_for
@@ -112,20 +116,36 @@ def score_all(
     show_progress: bool = False,
 ) -> dict[str, dict[str, MetricResult]]:
     """Every metric's results for every method's maps, as results[metric][method] (labels);
-    results in the cache (same attributions, metric and settings) are reused."""
+    results in the cache (same attributions, metric and settings) are reused. Work that two
+    metrics would repeat is done once (metrics/sharing.py): each stage records the forwards it
+    took from another stage's work as `reused`."""
     results = {}
-    for label, entry in progress(metrics.items(), "scoring", show_progress):
+    with sharing() as work:
+        for label, entry in progress(metrics.items(), "scoring", show_progress):
 
-        def compute(record: dict, entry: Entry = entry) -> dict[str, MetricResult]:
-            return score_metric(model, samples, attributions, entry, methods, keys, stages, record)
+            def compute(record: dict, entry: Entry = entry) -> dict[str, MetricResult]:
+                with reused(work, record):
+                    return score_metric(
+                        model, samples, attributions, entry, methods, keys, stages, record
+                    )
 
-        scored = stages.attempt(
-            f"evaluate/{label}", compute, Failure("evaluate", metric=label), model=model,
-            samples=len(samples.index),
-        )  # fmt: skip
-        if scored is not None:
-            results[label] = scored
+            scored = stages.attempt(
+                f"evaluate/{label}", compute, Failure("evaluate", metric=label), model=model,
+                samples=len(samples.index),
+            )  # fmt: skip
+            if scored is not None:
+                results[label] = scored
     return results
+
+
+@contextmanager
+def reused(work: SharedWork, record: dict) -> Iterator[None]:
+    """Record in `record["reused"]` the forwards the block took from shared work."""
+    before = work.reused_forwards
+    try:
+        yield
+    finally:
+        record["reused"] = work.reused_forwards - before
 
 
 def score_metric(

@@ -6,8 +6,10 @@ losing the others.
     maps = stages.attempt("explain/saliency", compute, Failure("explain", "saliency"),
                           model=model, samples=100, cache_entry=("attributions", spec))
 
-`stages.records` (seconds, forwards, samples, cached per stage) and `stages.errors` go to
-meta.json and the run's summary.
+`stages.records` (seconds, samples, cached per stage; forwards and backwards: the model inputs
+run forward and backward, on the model and on copies of it; reused: the forwards whose results
+the stage took from another stage's identical work) and `stages.errors` go to meta.json and the
+run's summary.
 """
 
 from __future__ import annotations
@@ -65,8 +67,12 @@ class Stages:
         """`compute(record)` as stage `name`: timed, with the inputs run through `model`
         counted. With `cache_entry` = (kind, spec) the result (a dict of tensors) is loaded
         from the cache when `reuse` allows and saved after computing. `compute` may set
-        `record["cached"]` itself (a stage of several cache entries)."""
-        record = {"seconds": 0.0, "samples": samples, "forwards": 0, "cached": False}
+        `record["cached"]` itself (a stage of several cache entries), and `record["reused"]`
+        (the forwards it did not run because shared work held their results)."""
+        record = {
+            "seconds": 0.0, "samples": samples, "forwards": 0, "backwards": 0, "reused": 0,
+            "cached": False,
+        }  # fmt: skip
         started = time.perf_counter()
         counting = count_forwards(model) if model is not None else nullcontext()
         counter = None
@@ -78,6 +84,7 @@ class Stages:
         finally:
             record["seconds"] = round(time.perf_counter() - started, 3)
             record["forwards"] = counter.inputs if counter is not None else 0
+            record["backwards"] = counter.backwards if counter is not None else 0
             self.records[name] = record
 
     def attempt(

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xaibench.report.run_summary import stage_table
 from xaibench.report.stats import block_matrix, mean_intervals
 from xaibench.report.summary import summarize, summary_markdown
 
@@ -78,3 +79,22 @@ def test_markdown_names_methods_without_a_finite_score():
     lines = summary_markdown(summary).splitlines()
     assert lines[2].startswith("| a") and "**0.200**" in lines[2]
     assert lines[3].startswith("| b") and "undefined (n_nan = 2)" in lines[3]
+
+
+def test_the_stage_table_shows_backwards_and_reused_and_na_for_older_runs():
+    """Every stage's counts in one table; a run folder from before `backwards` and `reused`
+    were recorded shows <NA> there rather than a made-up zero."""
+    stages = {
+        "explain/saliency": {"seconds": 0.1, "samples": 4, "forwards": 5, "backwards": 4,
+                             "reused": 0, "cached": False},
+        "evaluate/local_lipschitz": {"seconds": 0.0, "samples": 4, "forwards": 1,
+                                     "backwards": 0, "reused": 40, "cached": False},
+    }  # fmt: skip
+    lines = stage_table(stages).splitlines()
+    header = [cell.strip() for cell in lines[0].split("|")[1:-1]]
+    assert header == ["stage", "samples", "forwards", "backwards", "reused", "seconds", "cached"]
+    row = [cell.strip() for cell in lines[3].split("|")[1:-1]]
+    assert row == ["evaluate/local_lipschitz", "4", "1", "0", "40", "0", "False"]
+    old = {"explain/saliency": {"seconds": 0.1, "samples": 4, "forwards": 5, "cached": True}}
+    row = [cell.strip() for cell in stage_table(old).splitlines()[2].split("|")[1:-1]]
+    assert row == ["explain/saliency", "4", "5", "<NA>", "<NA>", "0.1", "True"]

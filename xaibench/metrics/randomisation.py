@@ -4,6 +4,7 @@ parameter randomisation and random logit re-explain and compare the new map with
 from __future__ import annotations
 
 import copy
+from itertools import chain
 from typing import Annotated
 
 import torch
@@ -13,6 +14,7 @@ from xaibench.checks import num_outputs
 from xaibench.constraints import OneOf, Seed
 from xaibench.metrics.reexplain import Explainer
 from xaibench.metrics.registry import MetricResult, register_metric
+from xaibench.metrics.sharing import shared
 from xaibench.metrics.similarity import SIMILARITIES, map_similarity
 from xaibench.registry import XaibenchError
 
@@ -48,6 +50,74 @@ def randomise(module: nn.Module, seed: int) -> None:
         module.reset_parameters()  # type: ignore[operator]  # only layers that define it
 
 
+def module_tensors(module: nn.Module) -> dict[str, Tensor]:
+    """Every parameter and buffer of a module and its children, by name."""
+    return dict(chain(module.named_parameters(), module.named_buffers()))
+
+
+class RandomisedModel:
+    """A copy of `model` set to step k of the randomisation on demand (`at(k)`), its weights
+    drawn once: every method then re-explains on the same randomised copies.
+
+    Step k re-initialises layer k (`layers`, from the output down) from `seed` + k on the model
+    with layers 1..k-1 already randomised (cascading) or on the trained model (independent),
+    exactly as a fresh deep copy randomised step by step would; the randomised values of every
+    step are kept (about one model's parameters in all) and copied into one working copy, whose
+    other layers are copied back from `model` when a step no longer wants them randomised.
+    """
+
+    def __init__(self, model: nn.Module, layers: list[tuple[str, nn.Module]], mode: str, seed: int):
+        self.model = model
+        self.names = [name for name, _ in layers]
+        self.mode = mode
+        self.steps: list[dict[str, Tensor]] = []
+        randomised = copy.deepcopy(model)
+        for k, name in enumerate(self.names, start=1):
+            if mode == "independent":
+                randomised = copy.deepcopy(model)
+            randomise(randomised.get_submodule(name), seed + k)
+            tensors = module_tensors(randomised.get_submodule(name))
+            self.steps.append({key: t.detach().clone() for key, t in tensors.items()})
+        self.copy = randomised if mode == "cascading" else copy.deepcopy(model)
+        self.applied = list(range(1, len(self.names) + 1)) if mode == "cascading" else []
+
+    def at(self, k: int) -> nn.Module:
+        """The working copy at step k (1-based), with the weights of a fresh deep copy of `model`
+        randomised step by step up to k."""
+        wanted = list(range(1, k + 1)) if self.mode == "cascading" else [k]
+        if self.applied != wanted[: len(self.applied)]:
+            self._set(self.applied, trained=True)
+            self.applied = []
+        self._set(wanted[len(self.applied) :], trained=False)
+        self.applied = wanted
+        return self.copy
+
+    @torch.no_grad()
+    def _set(self, steps: list[int], trained: bool) -> None:
+        # In order: where a layer holds another (a parent with its own parameters), the later
+        # step's values of the shared tensors are the ones the step-by-step copy has.
+        for k in steps:
+            name = self.names[k - 1]
+            trained_values = module_tensors(self.model.get_submodule(name))
+            source = trained_values if trained else self.steps[k - 1]
+            for key, tensor in module_tensors(self.copy.get_submodule(name)).items():
+                tensor.copy_(source[key])
+
+
+def randomised_model(
+    model: nn.Module, layers: list[tuple[str, nn.Module]], mode: str, seed: int
+) -> RandomisedModel:
+    """`RandomisedModel(model, layers, mode, seed)`, built once per run while work is shared
+    (sharing.py): kept until the run's scoring ends, one working copy and about one model's
+    parameters per mode and seed."""
+    names = [name for name, _ in layers]
+
+    def build() -> RandomisedModel:
+        return RandomisedModel(model, layers, mode, seed)
+
+    return shared("randomised_model", (model, names, mode, seed), build, model)
+
+
 @register_metric(
     "model_randomisation",
     category="randomisation",
@@ -80,15 +150,17 @@ def model_randomisation(
     independent randomises layer $k$ alone. After each step the method that made the maps
     explains the inputs again on the randomised copy, and curve point $k$ is the per-sample
     similarity of the new map to the given one, on the position maps (channels summed). The
-    caller's model and random state are never changed (tested): each step works on a deep copy.
+    caller's model and random state are never changed (tested): the steps work on a copy.
 
     A constant map (Grad-CAM's ReLU often zeroes the whole map once a layer is random) has no
     rank correlation: that curve point is NaN, and the score is the mean over the defined
     points, NaN only when none is defined. Averaging with the NaN would drop every sample with
     one constant map (on the shapes data set: Grad-CAM's whole independent column); counting
     it as 0 would be a convention no paper states. The curves keep the NaN, so per-step counts
-    stay visible. Cost: one re-explanation per layer and sample, and a deep copy of the model
-    per layer (independent) or one in all (cascading).
+    stay visible. Cost: one re-explanation per layer and sample. The randomised weights are
+    drawn once per call, and in a run once for all methods (the same for each): one working
+    copy of the model and the re-initialised layers' values, about one model's parameters,
+    kept until the run's scoring ends.
 
     Lower is better: a map that explains the model must change once the model's learned
     weights are gone; a map that stays similar (guided backprop in the paper, or the input-only
@@ -154,13 +226,10 @@ def model_randomisation(
         NeurIPS 2018
     """
     layers = randomisable_layers(model)
-    randomised = copy.deepcopy(model)
+    randomised = randomised_model(model, layers, mode, seed)
     points = []
-    for k, (name, _) in enumerate(layers, start=1):
-        if mode == "independent":
-            randomised = copy.deepcopy(model)
-        randomise(randomised.get_submodule(name), seed + k)
-        maps = reexplain(randomised, inputs, target)
+    for k in range(1, len(layers) + 1):
+        maps = reexplain(randomised.at(k), inputs, target)
         points.append(map_similarity(attributions, maps, similarity, absolute))
     curves = torch.stack(points, dim=1)
     curve_x = torch.arange(1, len(layers) + 1, dtype=torch.float64)

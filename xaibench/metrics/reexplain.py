@@ -57,8 +57,24 @@ def method_explainer(
         params.update(context_for(fn, {"background": background}))
     if "batch_size" in inspect.signature(fn).parameters:
         params.setdefault("batch_size", batch_size)
+    return MethodExplainer(method, params, batch_size)
 
-    def explainer(model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
-        return explain_in_batches(model, inputs, target, method, params, batch_size)
 
-    return explainer
+class MethodExplainer:
+    """`explainer(model, inputs, target)`: the maps of `method` with `params`, `batch_size`
+    inputs per call. `settings` is everything its maps depend on besides the model and the
+    inputs, so that work shared between metrics (sharing.py) can tell two explainers apart."""
+
+    def __init__(self, method: str, params: dict, batch_size: int):
+        self.method = method
+        self.params = params
+        self.batch_size = batch_size
+
+    @property
+    def settings(self) -> dict:
+        """The method, its settings and the batch size."""
+        return {"method": self.method, "params": self.params, "batch_size": self.batch_size}
+
+    def __call__(self, model: nn.Module, inputs: Tensor, target: Tensor) -> Tensor:
+        """The method's maps of `inputs` for `target` on `model`."""
+        return explain_in_batches(model, inputs, target, self.method, self.params, self.batch_size)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from xaibench.constraints import Count, Positive, Seed
 from xaibench.metrics.reexplain import Explainer
 from xaibench.metrics.registry import MetricResult, register_metric
+from xaibench.metrics.sharing import shared
 
 
 def perturbed_explanations(
@@ -33,6 +34,35 @@ def perturbed_explanations(
 def distances(maps: Tensor, attributions: Tensor) -> Tensor:
     """Frobenius norm ||phi(x + delta_s) - phi(x)|| per sample and perturbation (N, S)."""
     return (maps.double() - attributions.double()[:, None]).flatten(2).norm(dim=2)
+
+
+def perturbed_distances(
+    inputs: Tensor,
+    target: Tensor,
+    attributions: Tensor,
+    reexplain: Explainer,
+    model: nn.Module,
+    radius: float,
+    perturbations: int,
+    seed: int,
+) -> tuple[Tensor, Tensor]:
+    """(`distances` of the perturbed copies' maps to the given map (N, S), the perturbations
+    (S, C, ...)): what max-sensitivity and the local Lipschitz estimate are made of.
+
+    Both metrics with the same radius, perturbations and seed ask for the same thing: while a
+    run shares work (sharing.py), the second one gets the first one's result instead of
+    re-explaining. Kept per method and setting: the (N, S) distances and the perturbations,
+    not the maps of the copies (N x S times the inputs' size)."""
+
+    def compute() -> tuple[Tensor, Tensor]:
+        maps, deltas = perturbed_explanations(
+            inputs, target, reexplain, model, radius, perturbations, seed
+        )
+        return distances(maps, attributions), deltas
+
+    settings = getattr(reexplain, "settings", None)  # an explainer without them is not shared
+    parts = (settings, model, inputs, target, attributions, radius, perturbations, seed)
+    return shared("perturbed_distances", parts, compute, model)
 
 
 @register_metric(
@@ -65,7 +95,10 @@ def max_sensitivity(
     rise with more perturbations. With `relative`, the score is divided by $\|\Phi(x)\|$ and an
     all-zero map scores NaN; otherwise every score is defined. Closed form: on a linear model
     the gradient does not depend on the input and scores 0. Cost: `perturbations`
-    re-explanations per sample, each costing what the method costs.
+    re-explanations per sample, each costing what the method costs; in a run, `local_lipschitz`
+    (and another `max_sensitivity`) with the same radius, perturbations and seed takes these
+    re-explanations instead of running them again (kept until the run's scoring ends: the
+    N x `perturbations` distances per method).
 
     Lower is better: a robust map barely changes when the input moves by amounts too small to
     matter; a large value means two nearly identical inputs get visibly different explanations.
@@ -126,8 +159,10 @@ def max_sensitivity(
         Yeh, Hsieh, Suggala, Inouye, Ravikumar. On the (In)fidelity and Sensitivity of
         Explanations. NeurIPS 2019
     """
-    maps, _ = perturbed_explanations(inputs, target, reexplain, model, radius, perturbations, seed)
-    worst = distances(maps, attributions).max(dim=1).values
+    gaps, _ = perturbed_distances(
+        inputs, target, attributions, reexplain, model, radius, perturbations, seed
+    )
+    worst = gaps.max(dim=1).values
     if relative:
         norm = attributions.double().flatten(1).norm(dim=1)
         worst = (worst / norm).masked_fill(norm == 0, float("nan"))
@@ -162,7 +197,8 @@ def local_lipschitz(
     max-sensitivity, it divides by the size of each input change, so it measures change per
     unit of input change; for a map linear in the input (gradient x input of a linear model) it
     does not depend on the radius at all. Every score is defined. Cost: `perturbations`
-    re-explanations per sample, as for max-sensitivity.
+    re-explanations per sample, as for max-sensitivity, and shared with it in a run when the
+    radius, perturbations and seed are the same.
 
     Lower is better: a small constant means nearby inputs get nearby explanations.
 
@@ -211,8 +247,8 @@ def local_lipschitz(
         Alvarez-Melis, Jaakkola. On the Robustness of Interpretability Methods. ICML Workshop
         on Human Interpretability 2018
     """
-    maps, deltas = perturbed_explanations(
-        inputs, target, reexplain, model, radius, perturbations, seed
+    gaps, deltas = perturbed_distances(
+        inputs, target, attributions, reexplain, model, radius, perturbations, seed
     )
     steps = deltas.double().flatten(1).norm(dim=1)
-    return MetricResult(scores=(distances(maps, attributions) / steps).max(dim=1).values)
+    return MetricResult(scores=(gaps / steps).max(dim=1).values)

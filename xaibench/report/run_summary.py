@@ -74,11 +74,16 @@ def lopsided_warning(explained: dict) -> str | None:
     )
 
 
+STAGE_COLUMNS = ["samples", "forwards", "backwards", "reused", "seconds", "cached"]
+
+
 def stage_table(stages: dict[str, dict]) -> str:
-    table = pd.DataFrame.from_dict(stages, orient="index")
+    """The stages' costs; runs from before backwards and reused were counted show <NA> there."""
+    table = pd.DataFrame.from_dict(stages, orient="index").reindex(columns=STAGE_COLUMNS)
     table.index.name = "stage"
-    table["samples"] = table["samples"].astype("Int64")
-    return table[["samples", "forwards", "seconds", "cached"]].to_markdown()
+    for column in ("samples", "backwards", "reused"):
+        table[column] = table[column].astype("Int64")
+    return table.to_markdown()
 
 
 def summary_text(meta: dict, summary: pd.DataFrame) -> str:
@@ -111,7 +116,9 @@ def summary_text(meta: dict, summary: pd.DataFrame) -> str:
         lines += ["", f"**FAILED** {failed_what(error)}: {error['error']}"]
     lines += [
         "",
-        "Cost per stage (forwards = model inputs run, cached = reused from the cache):",
+        "Cost per stage (forwards, backwards = model inputs run forward and backward, on the "
+        "model and its copies; reused = forwards taken from another stage's identical work "
+        "instead of run again; cached = reused from the cache):",
         "",
         stage_table(meta["stages"]),
     ]
