@@ -11,10 +11,15 @@ Which test inputs a run explains is the run setting `subset` (`samples` of them,
 
 Either way the chosen positions are explained in ascending order, and a larger `samples` with
 the same seed keeps every input of a smaller one (the draws are prefixes of one permutation).
+
+One evaluation can be split over `shards` jobs (`shard` = 0 .. shards - 1): the subset is
+chosen first, as above, and shard j explains the j-th of `shards` consecutive, nearly equal
+runs of it (`shard_range`), so the shards are disjoint and together are exactly the subset.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -82,6 +87,39 @@ def subset_indices(labels: torch.Tensor, count: int, subset: str, seed: int) -> 
         chosen = torch.cat([order[ordered == c][:k]
                             for c, k in enumerate(proportional_counts(sizes, count))])  # fmt: skip
     return chosen.sort().values
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A job's part of its evaluation: shard `shard` of `shards`, rows [start, stop) of the
+    evaluation's `count` explained inputs, all of which `whole()` gives (built when asked: only
+    a method whose maps depend on their batch needs them)."""
+
+    shard: int
+    shards: int
+    start: int
+    stop: int
+    count: int
+    whole: Callable[[], Samples]
+
+    def record(self) -> dict:
+        """meta.json's `explained.shard` (its `indices` are the shard's own)."""
+        return {"shard": self.shard, "shards": self.shards, "rows": [self.start, self.stop],
+                "of": self.count}  # fmt: skip
+
+
+def shard_range(count: int, shard: int, shards: int) -> tuple[int, int]:
+    """[start, stop) of shard `shard` of `shards` among `count` explained positions: consecutive
+    runs whose sizes differ by at most one (the first `count % shards` are one longer). More
+    shards than positions is refused, as a shard would explain nothing."""
+    if shards > count:
+        raise XaibenchError(
+            f"shards={shards} is more than the {count} explained inputs (samples); choose "
+            f"shards <= {count}"
+        )
+    size, longer = divmod(count, shards)
+    start = shard * size + min(shard, longer)
+    return start, start + size + (shard < longer)
 
 
 def select_samples(
