@@ -120,6 +120,26 @@ def test_meta_records_the_choice_and_the_summary_warns_when_classes_are_lopsided
     assert lopsided_warning({"selection": "first", "count": 10, "per_class": [10, 0]}) is None
 
 
+def test_a_shard_of_a_stratified_subset_is_judged_by_its_whole_evaluation():
+    """A shard of a class-sorted split holds one class or two, by design: not lopsided while
+    the evaluation it belongs to is not; a shard of a lopsided one warns about the evaluation."""
+    samples, data = sorted_split_samples("stratified", 10)
+    shard = Samples(*(t[:3] for t in vars(samples).values()))  # the first 3 rows of 10
+    explained = explained_subset(shard, data, "stratified", 0, evaluation=samples.index)
+    assert explained["per_class"] == [3, 0, 0, 0] and explained["count"] == 3
+    assert explained["evaluation_per_class"] == [5, 3, 2, 0]
+    assert explained["underrepresented"] == [] and lopsided_warning(explained) is None
+    samples, data = sorted_split_samples("first", 10)
+    shard = Samples(*(t[5:] for t in vars(samples).values()))
+    explained = explained_subset(shard, data, "first", 0, evaluation=samples.index)
+    explained["shard"] = {"shard": 1, "shards": 2, "rows": [5, 10], "of": 10}
+    assert explained["underrepresented"] == [1, 2]
+    assert lopsided_warning(explained).startswith(  # type: ignore[union-attr]
+        "LOPSIDED EXPLAINED CLASSES: of the 10 explained inputs (subset=first), class 1 has 0 "
+        "(its share: 3.0); class 2 has 0 (its share: 1.5)"
+    )
+
+
 @pytest.mark.parametrize("count", [1, 2, 5, 16, 17, 500])
 def test_shards_split_the_subset_into_consecutive_disjoint_runs_that_cover_it(count):
     for shards in sorted({1, 2, 3, 7, count} & set(range(1, count + 1))):

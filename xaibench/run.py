@@ -81,8 +81,10 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         shard = evaluation_shard(settings, trained, data, index, rows)
         samples = select_samples(trained.model, data, index[shard.start : shard.stop],
                                  settings.target, settings.device, settings.batch_size)  # fmt: skip
-        explained = explained_subset(samples, data, settings.subset, settings.seed)
-        if settings.shards > 1:
+        sharded = settings.shards > 1
+        explained = explained_subset(samples, data, settings.subset, settings.seed,
+                                     index if sharded else None)  # fmt: skip
+        if sharded:
             explained["shard"] = shard.record()
         if warning := lopsided_warning(explained):
             log.warning(warning)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from xaibench.data import Dataset
 from xaibench.models import predict_classes
@@ -164,19 +165,28 @@ def underrepresented(per_class: list[int], test_per_class: list[int]) -> list[in
     ]
 
 
-def explained_subset(samples: Samples, data: Dataset, subset: str, seed: int) -> dict:
+def explained_subset(
+    samples: Samples, data: Dataset, subset: str, seed: int, evaluation: Tensor | None = None
+) -> dict:
     """Which test inputs were explained and how they were chosen (meta.json's `explained`):
     the positions in the test split, the classes of the explained inputs and of the test split,
-    and the under-represented classes (`underrepresented`)."""
+    and the under-represented classes (`underrepresented`). For a shard, `evaluation` holds the
+    positions of the whole evaluation, whose classes (`evaluation_per_class`) `underrepresented`
+    judges: a shard is a run of consecutive positions, lopsided in a test split sorted by class
+    whatever the choice."""
     per_class = samples.labels.cpu().bincount(minlength=data.num_classes).tolist()
     test_per_class = data.y_test.bincount(minlength=data.num_classes).tolist()
+    judged = per_class
+    if evaluation is not None:
+        judged = data.y_test[evaluation].bincount(minlength=data.num_classes).tolist()
     return {
+        **({"evaluation_per_class": judged} if evaluation is not None else {}),
         "selection": subset,
         "seed": None if subset == "first" else seed,
         "count": len(samples.index),
         "of": len(data.x_test),
         "per_class": per_class,
         "test_per_class": test_per_class,
-        "underrepresented": underrepresented(per_class, test_per_class),
+        "underrepresented": underrepresented(judged, test_per_class),
         "indices": samples.index.tolist(),
     }
