@@ -103,13 +103,14 @@ def explain_all(
         whole = shard if shard and shard.shards > 1 and not batch_invariant(entry) else None
 
         def compute(
-            record: dict, name: str = entry.name, params: dict = params, whole=whole
+            record: dict, name: str = entry.name, params: dict = params, whole: Shard | None = whole
         ) -> dict:
             explained = whole.whole() if whole else samples
             maps = explain_in_batches(
                 model, explained.inputs, explained.targets, name, params, batch_size
             )
-            return {"attributions": maps[whole.start : whole.stop] if whole else maps}
+            # A copy: a view would keep (and the cache would store) the whole evaluation's maps.
+            return {"attributions": maps[whole.start : whole.stop].clone() if whole else maps}
 
         within = None
         if whole:
