@@ -218,3 +218,11 @@ def test_a_small_roar_study_writes_tables_the_report_reads(tmp_path):
         assert read_back[(method, fraction)] == pytest.approx(value)
     explained = roar.explained_test_split(settings, 0)
     assert set(runs.scores["model_key"]) == {explained["model_key"]}
+
+
+def test_roar_is_not_split_over_shards():
+    with pytest.raises(XaibenchError) as excinfo:
+        roar.read_roar(compose_config("experiment=removal_ranking", "shard=1", "shards=2"))
+    assert str(excinfo.value) == (
+        "ROAR runs as one job; remove shards=2 (and shard) from its command"
+    )

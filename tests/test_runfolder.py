@@ -1,6 +1,6 @@
 """Run folders in this process: new folders never shared, a held folder refused, leftovers of
 killed runs removed, plots of an earlier run pruned, complete and failed runs told apart, and
-a sweep with a failed job exiting 1."""
+a sweep with a failed job exiting 1; each shard of an evaluation a run of its own."""
 
 from __future__ import annotations
 
@@ -94,6 +94,24 @@ def test_a_complete_run_is_kept_and_a_failed_one_is_replaced_by_any_config(tmp_p
     assert not completed_run(tmp_path, compose_config("seed=4"))
     (tmp_path / "meta.json").write_text(json.dumps({"config": config}))  # before `status`
     assert completed_run(tmp_path, cfg)
+
+
+def test_each_shard_is_a_run_of_its_own_and_an_unsharded_folder_of_before_shards_matches(
+    tmp_path,
+):
+    sharded = compose_config("shard=0", "shards=3")
+    (tmp_path / "meta.json").write_text(meta_of(OmegaConf.to_container(sharded, resolve=True)))
+    assert completed_run(tmp_path, sharded)
+    for other in (["shard=1", "shards=3"], ["shard=0", "shards=2"], []):
+        with pytest.raises(XaibenchError, match="already holds the results of another config"):
+            completed_run(tmp_path, compose_config(*other))
+    # A folder written before `shard` and `shards` existed holds the unsharded run.
+    config = OmegaConf.to_container(compose_config(), resolve=True)
+    assert isinstance(config, dict) and config.pop("shard") == 0 and config.pop("shards") == 1
+    (tmp_path / "meta.json").write_text(meta_of(config))
+    assert completed_run(tmp_path, compose_config())
+    with pytest.raises(XaibenchError, match="another config"):
+        completed_run(tmp_path, sharded)
 
 
 def test_a_run_fails_when_every_method_or_every_metric_failed():

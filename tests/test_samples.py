@@ -3,11 +3,14 @@ and the summary say about it, and that no other subset's cached maps or scores a
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 import torch
 
 from tests.helpers import compose_config
 from xaibench.data import Dataset
+from xaibench.registry import XaibenchError
 from xaibench.report.run_summary import lopsided_warning
 from xaibench.run import run
 from xaibench.samples import (
@@ -15,6 +18,7 @@ from xaibench.samples import (
     Samples,
     explained_subset,
     proportional_counts,
+    shard_range,
     subset_indices,
     underrepresented,
 )
@@ -114,6 +118,46 @@ def test_meta_records_the_choice_and_the_summary_warns_when_classes_are_lopsided
     assert lopsided_warning(explained) is None
     # Run folders written before xaibench recorded the subset have no warning.
     assert lopsided_warning({"selection": "first", "count": 10, "per_class": [10, 0]}) is None
+
+
+def test_a_shard_of_a_stratified_subset_is_judged_by_its_whole_evaluation():
+    """A shard of a class-sorted split holds one class or two, by design: not lopsided while
+    the evaluation it belongs to is not; a shard of a lopsided one warns about the evaluation."""
+    samples, data = sorted_split_samples("stratified", 10)
+    shard = Samples(*(t[:3] for t in vars(samples).values()))  # the first 3 rows of 10
+    explained = explained_subset(shard, data, "stratified", 0, evaluation=samples.index)
+    assert explained["per_class"] == [3, 0, 0, 0] and explained["count"] == 3
+    assert explained["evaluation_per_class"] == [5, 3, 2, 0]
+    assert explained["underrepresented"] == [] and lopsided_warning(explained) is None
+    samples, data = sorted_split_samples("first", 10)
+    shard = Samples(*(t[5:] for t in vars(samples).values()))
+    explained = explained_subset(shard, data, "first", 0, evaluation=samples.index)
+    explained["shard"] = {"shard": 1, "shards": 2, "rows": [5, 10], "of": 10}
+    assert explained["underrepresented"] == [1, 2]
+    assert lopsided_warning(explained).startswith(  # type: ignore[union-attr]
+        "LOPSIDED EXPLAINED CLASSES: of the 10 explained inputs (subset=first), class 1 has 0 "
+        "(its share: 3.0); class 2 has 0 (its share: 1.5)"
+    )
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 16, 17, 500])
+def test_shards_split_the_subset_into_consecutive_disjoint_runs_that_cover_it(count):
+    for shards in sorted({1, 2, 3, 7, count} & set(range(1, count + 1))):
+        rows = [shard_range(count, shard, shards) for shard in range(shards)]
+        assert rows[0][0] == 0 and rows[-1][1] == count
+        assert all(stop == start for (_, stop), (start, _) in pairwise(rows))
+        sizes = [stop - start for start, stop in rows]
+        assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+        assert sizes == sorted(sizes, reverse=True)  # the longer ones first
+    assert [shard_range(16, s, 3) for s in range(3)] == [(0, 6), (6, 11), (11, 16)]
+
+
+def test_more_shards_than_explained_inputs_are_refused():
+    with pytest.raises(XaibenchError) as excinfo:
+        shard_range(5, 0, 6)
+    assert str(excinfo.value) == (
+        "shards=6 is more than the 5 explained inputs (samples); choose shards <= 5"
+    )
 
 
 def test_cache_keys_tell_subsets_apart():

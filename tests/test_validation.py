@@ -333,6 +333,12 @@ CONFIG_CASES = {
     "samples=abc": "samples='abc' must be an integer >= 1 or all",
     "samples=every": "samples='every' must be an integer >= 1 or all",
     "subset=random": "subset='random' must be one of first, shuffled, stratified",
+    "shard=-1": "shard=-1 must be an integer >= 0",
+    "shards=0": "shards=0 must be an integer >= 1",
+    "shard=3 shards=3": "shard=3 does not exist with shards=3; choose shard from 0 to 2 (or "
+        "raise shards)",
+    "samples=16 shards=17": "shards=17 is more than the 16 explained inputs (samples); choose "
+        "shards <= 16",
     "batch_size=0": "batch_size=0 must be an integer >= 1",
     "seed=abc": "seed='abc' must be an integer >= 0",
     "seed=-1": "seed=-1 must be an integer >= 0",

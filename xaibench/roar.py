@@ -264,6 +264,10 @@ def read_roar(cfg: DictConfig) -> tuple[Settings, dict]:
     if "roar" not in cfg:
         raise XaibenchError("no `roar:` settings; run it with experiment=removal_ranking")
     settings = read_settings(cfg)
+    if settings.shards > 1:  # ROAR retrains on the whole training split: nothing to split
+        raise XaibenchError(
+            f"ROAR runs as one job; remove shards={settings.shards} (and shard) from its command"
+        )
     options = OmegaConf.to_container(cfg.roar, resolve=True)
     assert isinstance(options, dict)
     check_fill(options["fill"])

@@ -6,6 +6,7 @@ with a composed config); `main(cfg)` is the Hydra entry point that writes the ru
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -43,10 +44,12 @@ from xaibench.runfolder import (
     write_run,
 )
 from xaibench.samples import (
+    Shard,
     explained_subset,
     run_context,
     sample_count,
     select_samples,
+    shard_range,
     subset_indices,
 )
 from xaibench.scoring import CacheKeys, explain_all, score_all
@@ -72,16 +75,22 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
             "data", lambda record: load_data(settings, record)
         )
         count = sample_count(settings.samples, data)
+        rows = shard_range(count, settings.shard, settings.shards)  # refused before training
         trained = stages.run("model", lambda record: load_model(settings, data, data_spec, record))
         index = subset_indices(data.y_test, count, settings.subset, settings.seed)
-        samples = select_samples(trained.model, data, index, settings.target, settings.device,
-                                 settings.batch_size)  # fmt: skip
-        explained = explained_subset(samples, data, settings.subset, settings.seed)
+        shard = evaluation_shard(settings, trained, data, index, rows)
+        samples = select_samples(trained.model, data, index[shard.start : shard.stop],
+                                 settings.target, settings.device, settings.batch_size)  # fmt: skip
+        sharded = settings.shards > 1
+        explained = explained_subset(samples, data, settings.subset, settings.seed,
+                                     index if sharded else None)  # fmt: skip
+        if sharded:
+            explained["shard"] = shard.record()
         if warning := lopsided_warning(explained):
             log.warning(warning)
         keys = CacheKeys(trained.key, samples, run_context(data, samples))
         maps = explain_all(trained.model, samples, settings.methods, keys, stages,
-                           settings.batch_size, settings.progress)  # fmt: skip
+                           settings.batch_size, settings.progress, shard)  # fmt: skip
         results = score_all(trained.model, samples, maps, settings.metrics, settings.methods,
                             keys, stages, settings.progress)  # fmt: skip
         cpu = device_info(settings.device)
@@ -95,6 +104,20 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
                     data_cached, trained, explained, summary, failing, failure)  # fmt: skip
     return RunResult(scores, curves, summary, meta, samples.inputs, samples.labels,
                      samples.targets, maps, keys.context.get("masks"))  # fmt: skip
+
+
+def evaluation_shard(
+    settings: Settings, trained: TrainedModel, data, index, rows: tuple[int, int]
+) -> Shard:
+    """This job's part, `rows`, of the evaluation's explained positions `index` (all of them
+    unless `shards` > 1); the whole evaluation's samples are built only if a method asks."""
+    start, stop = rows
+    whole = functools.cache(
+        lambda: select_samples(
+            trained.model, data, index, settings.target, settings.device, settings.batch_size
+        )
+    )
+    return Shard(settings.shard, settings.shards, start, stop, len(index), whole)
 
 
 def run_failure(methods: list[str], errors: list[dict], scored: bool) -> str | None:

@@ -21,6 +21,7 @@ from xaibench.files import atomic_write, atomic_write_text
 from xaibench.metrics import METRICS
 from xaibench.origins import locate, origin
 from xaibench.registry import XaibenchError
+from xaibench.report.load import NOT_EVALUATION
 from xaibench.report.plots import plot_curves, plot_gallery
 from xaibench.report.run_summary import summary_text
 from xaibench.result import RunResult
@@ -33,7 +34,11 @@ COMPLETE = "complete"  # meta.json's status; a failed run's is "failed: <why>"
 
 # Settings that change neither the numbers nor what a run computes. (`threads` orders the
 # floating-point sums of training; the trained model's own cache key holds the thread count.)
-NOT_RESULT_SETTINGS = ("progress", "cache_dir", "reuse", "sweep_report", "threads")
+# The report reads the same list, and `shard`, to tell the shards of one evaluation.
+NOT_RESULT_SETTINGS = tuple(key for key in NOT_EVALUATION if key != "shard")
+# An unsharded run (shards=1) explains the whole evaluation, as every run did before shards
+# existed: these keys are left out when its config is compared, so that older folders match.
+UNSHARDED = ("shard", "shards")
 
 
 def new_folder(base: str) -> str:
@@ -221,7 +226,14 @@ def discard_unstarted(folder: Path) -> None:
 
 
 def result_settings(config: dict) -> dict:
-    return {key: value for key, value in config.items() if key not in NOT_RESULT_SETTINGS}
+    """The settings of `config` that decide its results (different shards of one evaluation
+    are different runs; an unsharded run compares as one from before shards existed)."""
+    sharded = config.get("shards", 1) != 1
+    return {
+        key: value
+        for key, value in config.items()
+        if key not in NOT_RESULT_SETTINGS and (sharded or key not in UNSHARDED)
+    }
 
 
 def relative(folder: Path) -> str:

@@ -11,13 +11,19 @@ Which test inputs a run explains is the run setting `subset` (`samples` of them,
 
 Either way the chosen positions are explained in ascending order, and a larger `samples` with
 the same seed keeps every input of a smaller one (the draws are prefixes of one permutation).
+
+One evaluation can be split over `shards` jobs (`shard` = 0 .. shards - 1): the subset is
+chosen first, as above, and shard j explains the j-th of `shards` consecutive, nearly equal
+runs of it (`shard_range`), so the shards are disjoint and together are exactly the subset.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import Tensor
 
 from xaibench.data import Dataset
 from xaibench.models import predict_classes
@@ -84,6 +90,39 @@ def subset_indices(labels: torch.Tensor, count: int, subset: str, seed: int) -> 
     return chosen.sort().values
 
 
+@dataclass(frozen=True)
+class Shard:
+    """A job's part of its evaluation: shard `shard` of `shards`, rows [start, stop) of the
+    evaluation's `count` explained inputs, all of which `whole()` gives (built when asked: only
+    a method whose maps depend on their batch needs them)."""
+
+    shard: int
+    shards: int
+    start: int
+    stop: int
+    count: int
+    whole: Callable[[], Samples]
+
+    def record(self) -> dict:
+        """meta.json's `explained.shard` (its `indices` are the shard's own)."""
+        return {"shard": self.shard, "shards": self.shards, "rows": [self.start, self.stop],
+                "of": self.count}  # fmt: skip
+
+
+def shard_range(count: int, shard: int, shards: int) -> tuple[int, int]:
+    """[start, stop) of shard `shard` of `shards` among `count` explained positions: consecutive
+    runs whose sizes differ by at most one (the first `count % shards` are one longer). More
+    shards than positions is refused, as a shard would explain nothing."""
+    if shards > count:
+        raise XaibenchError(
+            f"shards={shards} is more than the {count} explained inputs (samples); choose "
+            f"shards <= {count}"
+        )
+    size, longer = divmod(count, shards)
+    start = shard * size + min(shard, longer)
+    return start, start + size + (shard < longer)
+
+
 def select_samples(
     model: torch.nn.Module,
     data: Dataset,
@@ -126,19 +165,28 @@ def underrepresented(per_class: list[int], test_per_class: list[int]) -> list[in
     ]
 
 
-def explained_subset(samples: Samples, data: Dataset, subset: str, seed: int) -> dict:
+def explained_subset(
+    samples: Samples, data: Dataset, subset: str, seed: int, evaluation: Tensor | None = None
+) -> dict:
     """Which test inputs were explained and how they were chosen (meta.json's `explained`):
     the positions in the test split, the classes of the explained inputs and of the test split,
-    and the under-represented classes (`underrepresented`)."""
+    and the under-represented classes (`underrepresented`). For a shard, `evaluation` holds the
+    positions of the whole evaluation, whose classes (`evaluation_per_class`) `underrepresented`
+    judges: a shard is a run of consecutive positions, lopsided in a test split sorted by class
+    whatever the choice."""
     per_class = samples.labels.cpu().bincount(minlength=data.num_classes).tolist()
     test_per_class = data.y_test.bincount(minlength=data.num_classes).tolist()
+    judged = per_class
+    if evaluation is not None:
+        judged = data.y_test[evaluation].bincount(minlength=data.num_classes).tolist()
     return {
+        **({"evaluation_per_class": judged} if evaluation is not None else {}),
         "selection": subset,
         "seed": None if subset == "first" else seed,
         "count": len(samples.index),
         "of": len(data.x_test),
         "per_class": per_class,
         "test_per_class": test_per_class,
-        "underrepresented": underrepresented(per_class, test_per_class),
+        "underrepresented": underrepresented(judged, test_per_class),
         "indices": samples.index.tolist(),
     }

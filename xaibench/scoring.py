@@ -12,10 +12,11 @@ from xaibench.cache import spec_digest, tensor_digest
 from xaibench.methods import METHODS, explain_in_batches
 from xaibench.metrics import METRICS, MetricResult, evaluate_many
 from xaibench.metrics.sharing import SharedWork, sharing
+from xaibench.plugins import referenced_methods
 from xaibench.progress import progress
 from xaibench.provenance import versions
 from xaibench.registry import context_for
-from xaibench.samples import Samples
+from xaibench.samples import Samples, Shard
 from xaibench.settings import Entry
 from xaibench.stages import Failure, Stages
 
@@ -43,13 +44,16 @@ class CacheKeys:
                 self._context_digests[key] = tensor_digest(value)
         return {key: self._context_digests[key] for key in extra}
 
-    def attributions(self, entry: Entry, extra: dict) -> dict:
+    def attributions(self, entry: Entry, extra: dict, within: dict | None = None) -> dict:
+        """Spec of one method's maps; `within`: the whole evaluation and the shard's rows, for
+        a method whose maps depend on their batch, explained over the whole evaluation."""
         spec = {
             **self.base,
             "method": entry.name,
             "params": entry.params,
             "context": self._digests(extra),
             **user_code(entry),
+            **({"within": within} if within else {}),
         }
         self._attribution_specs[entry.label] = spec
         return spec
@@ -64,6 +68,13 @@ class CacheKeys:
             "attributions": spec_digest(self._attribution_specs[method], "attributions"),
             **user_code(entry),
         }
+
+
+def batch_invariant(entry: Entry) -> bool:
+    """Whether a sample's map from `entry` does not depend on its batch: neither the method
+    nor a method it wraps (`smooth`, `postprocess`) is declared batch-dependent."""
+    names = [entry.name, *referenced_methods(entry.params)]
+    return all(METHODS[name].batch_invariant for name in names if name in METHODS)
 
 
 def user_code(entry: Entry) -> dict:
@@ -81,21 +92,36 @@ def explain_all(
     stages: Stages,
     batch_size: int,
     show_progress: bool = False,
+    shard: Shard | None = None,
 ) -> dict[str, Tensor]:
     """Every method's attributions by label, explained `batch_size` samples at a time, or
-    reused from the cache; a failing method is recorded and left out."""
+    reused from the cache; a failing method is recorded and left out.
+
+    In a shard of an evaluation (`shard`), a method whose maps depend on their batch is
+    explained over the whole evaluation's inputs, batched as one job would, and the shard's
+    rows kept: a sample gets the map it gets in one job."""
     attributions = {}
     for label, entry in progress(methods.items(), "explaining", show_progress):
         extra = context_for(METHODS[entry.name].fn, keys.context)
         params = {**entry.params, **extra}
+        whole = shard if shard and shard.shards > 1 and not batch_invariant(entry) else None
 
-        def compute(record: dict, name: str = entry.name, params: dict = params) -> dict:
+        def compute(
+            record: dict, name: str = entry.name, params: dict = params, whole: Shard | None = whole
+        ) -> dict:
+            explained = whole.whole() if whole else samples
             maps = explain_in_batches(
-                model, samples.inputs, samples.targets, name, params, batch_size
+                model, explained.inputs, explained.targets, name, params, batch_size
             )
-            return {"attributions": maps}
+            # A copy: a view would keep (and the cache would store) the whole evaluation's maps.
+            return {"attributions": maps[whole.start : whole.stop].clone() if whole else maps}
 
-        spec = keys.attributions(entry, extra)
+        within = None
+        if whole:
+            evaluation = whole.whole()
+            within = {"evaluation": tensor_digest(evaluation.inputs, evaluation.targets),
+                      "rows": [whole.start, whole.stop], "batch_size": batch_size}  # fmt: skip
+        spec = keys.attributions(entry, extra, within)
         found = stages.attempt(
             f"explain/{label}", compute, Failure("explain", method=label), model=model,
             samples=len(samples.index), cache_entry=("attributions", spec),

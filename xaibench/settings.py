@@ -46,6 +46,8 @@ RUN_SETTINGS: dict[str, Any] = {
     # a count, or "all" for the whole test split
     "samples": Count | Annotated[str, Matches(ALL, ALL)],
     "subset": Annotated[str, OneOf(SUBSETS)],  # how the explained inputs are chosen (samples.py)
+    "shard": Annotated[int, Range(low=0)],  # which part of the explained inputs this job runs
+    "shards": Count,  # into how many parts (jobs) one evaluation is split (samples.py)
     "target": Annotated[str, OneOf(TARGET_MODES)],
     "batch_size": Count,
     "cache_dir": str,
@@ -105,6 +107,8 @@ class Settings:
     threads: int | None  # PyTorch's CPU threads; None keeps its default
     samples: int | str  # how many test inputs are explained, or "all"
     subset: str  # first | shuffled | stratified: which ones (samples.py)
+    shard: int  # this job explains part `shard` (0 .. shards - 1) of them
+    shards: int  # 1: the whole subset
     target: str  # predicted | label
     batch_size: int
     progress: bool
@@ -123,6 +127,7 @@ def read_settings(cfg: DictConfig) -> Settings:
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
     check_values(plain, RUN_SETTINGS)
+    check_shard(plain["shard"], plain["shards"], plain["samples"])
     run_values = {"seed": plain["seed"], "batch_size": plain["batch_size"]}
     methods = read_entries(plain.get("method") or {}, "method", run_values)
     metrics = read_entries(plain.get("metric") or {}, "metric", run_values)
@@ -137,6 +142,8 @@ def read_settings(cfg: DictConfig) -> Settings:
         threads=plain.get("threads"),
         samples=plain["samples"],
         subset=plain["subset"],
+        shard=plain["shard"],
+        shards=plain["shards"],
         target=plain["target"],
         batch_size=run_values["batch_size"],
         progress=plain["progress"],
@@ -149,6 +156,21 @@ def read_settings(cfg: DictConfig) -> Settings:
         methods=methods,
         metrics=metrics,
     )
+
+
+def check_shard(shard: int, shards: int, samples: int | str) -> None:
+    """One line for a shard that does not exist, or more shards than explained inputs (with
+    samples=all, the run checks that once it has the data: samples.shard_range)."""
+    if shard >= shards:
+        raise XaibenchError(
+            f"shard={shard} does not exist with shards={shards}; choose shard from 0 to "
+            f"{shards - 1} (or raise shards)"
+        )
+    if isinstance(samples, int) and shards > samples:
+        raise XaibenchError(
+            f"shards={shards} is more than the {samples} explained inputs (samples); choose "
+            f"shards <= {samples}"
+        )
 
 
 def read_model(model: dict, run_seed: int) -> ModelSpec:

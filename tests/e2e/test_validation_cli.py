@@ -34,6 +34,10 @@ SETTINGS = {
     "samples=3.7": "samples=3.7 must be an integer >= 1",
     "samples=abc": "samples='abc' must be an integer >= 1",
     "batch_size=0": "batch_size=0 must be an integer >= 1",
+    "shard=3 shards=3": "shard=3 does not exist with shards=3; choose shard from 0 to 2",
+    "shards=0": "shards=0 must be an integer >= 1",
+    "-m shard=0,1 shards=17": "shards=17 is more than the 16 explained inputs (samples); "
+                              "choose shards <= 16",
     "seed=abc": "seed='abc' must be an integer >= 0",
     "device=tpu": "device='tpu' must be one of auto, cpu, cuda, cuda:N",
     "threads=0": "threads=0 must be an integer >= 1 or null",
@@ -86,6 +90,8 @@ WHOLE = ("-m seed=0,1,abc",)
 AT_RUN_TIME = {
     "samples=100000": "samples=100000 is more than the 200 test inputs of dataset mnist1d; "
                       "choose samples <= 200",
+    "samples=all shards=201": "shards=201 is more than the 200 explained inputs (samples); "
+                              "choose shards <= 200",
     "dataset=imagefolder dataset.root={images} dataset.size=8 model=cnn2d":
         "notes.png cannot be read as an image (UnidentifiedImageError",
     "model=custom model._target_=tests.helpers.TinyNet +model.num_classes=1":

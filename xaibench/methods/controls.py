@@ -10,10 +10,7 @@ from xaibench.constraints import Seed
 from xaibench.methods.registry import register_method
 
 
-@register_method(
-    "random",
-    family="control",
-)
+@register_method("random", family="control", batch_invariant=False)
 def random(model: nn.Module, inputs: Tensor, target: Tensor, seed: Seed = 0) -> Tensor:
     r"""Random control: uniform noise in [0, 1) that ignores the model, the input and the target;
     the floor every real method must beat.
@@ -23,7 +20,8 @@ def random(model: nn.Module, inputs: Tensor, target: Tensor, seed: Seed = 0) -> 
     better than this is not explaining the model, and a metric that cannot tell real methods
     from it is not measuring explanations. Its maps are non-negative, like those of most
     methods after `abs`. The draw covers the whole batch, so a sample's map depends on its
-    place in the batch (the real methods' maps do not). No model evaluation.
+    place in the batch (the real methods' maps do not); a sharded run draws it for the whole
+    evaluation, so that a sample gets the map one job gives it. No model evaluation.
 
     Args:
         seed: Seeds the generator: the same seed and batch shape give the same maps.

@@ -38,6 +38,9 @@ class MethodInfo(Registered):
     fn: Callable
     family: str
     renamed: dict[str, str] = field(default_factory=dict)  # old setting name -> new name
+    # False: a sample's map depends on the other samples of its batch (the `random` control's
+    # noise is drawn for the whole batch); a sharded run then explains it as one job would.
+    batch_invariant: bool = True
 
     KIND: ClassVar[str] = "method"
     DATA: ClassVar[tuple[str, ...]] = METHOD_DATA
@@ -55,7 +58,11 @@ METHODS: Registry[MethodInfo] = Registry("method")
 
 
 def register_method(
-    name: str, *, family: str, renamed: dict[str, str] | None = None
+    name: str,
+    *,
+    family: str,
+    renamed: dict[str, str] | None = None,
+    batch_invariant: bool = True,
 ) -> Callable[[Callable], Callable]:
     """Register `fn(model, inputs, target, **settings) -> attributions` as method `name`.
 
@@ -67,6 +74,9 @@ def register_method(
         name: The method's name in configs, tables and the catalog.
         family: One of gradient, cam, perturbation, control, wrapper, other.
         renamed: Old setting names -> new ones, so old configs get a clear message.
+        batch_invariant: False if a sample's map depends on the other samples of its batch
+            (as the `random` control's does): a sharded run then explains the method over the
+            whole evaluation's inputs, as one job would, and keeps its shard's maps.
 
     Returns:
         The decorator; it returns the function unchanged.
@@ -80,7 +90,7 @@ def register_method(
     def decorator(fn: Callable) -> Callable:
         check_data_params(fn, METHOD_DATA, "method", name, "fn(model, inputs, target, **settings)")
         renames = {**RENAMED.get(name, {}), **(renamed or {})}
-        METHODS.add(name, MethodInfo(name, fn, family, renames))
+        METHODS.add(name, MethodInfo(name, fn, family, renames, batch_invariant))
         return fn
 
     return decorator

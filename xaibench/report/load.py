@@ -2,11 +2,17 @@
 
 A run folder is any folder holding `scores.parquet`; folders are walked recursively, so a
 Hydra multirun folder (numbered job folders beside `multirun.yaml`) is read like any other.
+
+The shards of one evaluation (runs with `shards` > 1 whose configs differ in `shard` alone,
+and in settings that change no number) are merged into it: read in shard order where its
+first shard was found, so that the tables are those of one job, and refused in one line when a
+shard is missing or found twice.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -20,6 +26,9 @@ SWEEP_FILE = "multirun.yaml"
 GROUP = ["dataset", "model"]  # one leaderboard per dataset x model
 UNIT = "model_key"  # one trained model (one model seed): the unit resampled across seeds
 BLOCK = [UNIT, "sample"]  # the paired unit: one test sample explained on one model
+# Settings that change no number (runfolder.NOT_RESULT_SETTINGS is this without `shard`): runs
+# whose configs agree on every other setting are the shards of one evaluation.
+NOT_EVALUATION = ("progress", "cache_dir", "reuse", "sweep_report", "threads", "shard")
 
 
 @dataclass(frozen=True)
@@ -59,9 +68,9 @@ def load_runs(paths: list[str | Path]) -> Runs:
     settings that differ; so do datasets and metrics. Two runs that score the same method and
     metric on the same samples of the same model are an error: they would count twice.
     """
-    folders = find_run_folders(paths)
+    found = {folder: read_meta(folder) for folder in find_run_folders(paths)}
     scores, curves, metas = [], [], {}
-    for folder in folders:
+    for folder in in_evaluation_order(found):
         name = display_name(folder)
         table = pd.read_parquet(folder / RUN_FILE)
         if not len(table):  # a failed run (every method or every metric failed) adds nothing
@@ -69,8 +78,8 @@ def load_runs(paths: list[str | Path]) -> Runs:
         scores.append(table.assign(run_folder=name))
         if (folder / "curves.parquet").exists():
             curves.append(pd.read_parquet(folder / "curves.parquet").assign(run_folder=name))
-        meta_file = folder / "meta.json"
-        metas[name] = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        metas[name] = found[folder]
+    check_shards(metas)
     if not scores:
         raise XaibenchError(f"no scores under {', '.join(map(str, paths))}: every run failed")
     sweeps = {
@@ -89,6 +98,63 @@ def load_runs(paths: list[str | Path]) -> Runs:
             curve_table[label] = _relabel(curve_table, label, params, renames)
     check_no_duplicates(score_table)
     return Runs(score_table, curve_table, metas, sweeps)
+
+
+def read_meta(folder: Path) -> dict:
+    """A run folder's meta.json, {} where it has none."""
+    meta_file = folder / "meta.json"
+    return json.loads(meta_file.read_text()) if meta_file.exists() else {}
+
+
+def shard_of(meta: dict) -> tuple[str, int, int] | None:
+    """(the evaluation, as its settings' JSON; shard; shards) of a run that is a shard of one
+    (meta.json's `explained.shard`), None for a whole run."""
+    shard = (meta.get("explained") or {}).get("shard")
+    if shard is None:
+        return None
+    settings = {k: v for k, v in meta["config"].items() if k not in NOT_EVALUATION}
+    return json.dumps(settings, sort_keys=True, default=str), shard["shard"], shard["shards"]
+
+
+def in_evaluation_order(metas: dict[Path, dict]) -> list[Path]:
+    """The folders of `metas` in their order, except that the shards of one evaluation follow
+    each other in shard order where its first shard is: their rows then come as one job's do
+    (bootstrap intervals resample rows by position, so the order decides them too)."""
+    first: dict[str, int] = {}
+    order = []
+    for position, (folder, meta) in enumerate(metas.items()):
+        shard = shard_of(meta)
+        if shard is None:
+            order.append(((position, 0), folder))
+        else:
+            evaluation, index, _ = shard
+            order.append(((first.setdefault(evaluation, position), index), folder))
+    return [folder for _, folder in sorted(order, key=lambda item: item[0])]
+
+
+def check_shards(metas: dict[str, dict]) -> None:
+    """Every evaluation split over shards is here whole: each of its shards exactly once (a
+    missing or repeated one is named in one line, and the report refused)."""
+    evaluations: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    counts: dict[str, int] = {}
+    for name, meta in metas.items():
+        if (shard := shard_of(meta)) is not None:
+            evaluation, index, counts[evaluation] = shard
+            evaluations[evaluation][index].append(name)
+    for evaluation, found in evaluations.items():
+        shards, runs = counts[evaluation], sorted(n for names in found.values() for n in names)
+        for index in range(shards):
+            if len(found[index]) > 1:
+                raise XaibenchError(
+                    f"shard {index} of {shards} is in both {' and '.join(found[index][:2])}; "
+                    "pass only one of them"
+                )
+            if not found[index]:
+                raise XaibenchError(
+                    f"shard {index} of {shards} is missing (the evaluation of {', '.join(runs)}; "
+                    f"a failed shard has no scores): run it with shard={index} shards={shards} "
+                    "and the same settings, and pass every shard"
+                )
 
 
 def display_name(folder: Path) -> str:

@@ -59,9 +59,11 @@ def lopsided_warning(explained: dict) -> str | None:
     classes = explained.get("underrepresented")
     if not classes:
         return None
-    count, total = explained["count"], explained["of"]
+    # A shard's classes are judged over its whole evaluation (samples.explained_subset).
+    count, total = explained.get("shard", {}).get("of", explained["count"]), explained["of"]
+    per_class = explained.get("evaluation_per_class", explained["per_class"])
     shown = "; ".join(
-        f"class {c} has {explained['per_class'][c]} (its share: "
+        f"class {c} has {per_class[c]} (its share: "
         f"{count * explained['test_per_class'][c] / total:.1f})"
         for c in classes[:SHOWN_CLASSES]
     )
