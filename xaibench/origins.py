@@ -25,7 +25,7 @@ from types import ModuleType
 
 PACKAGE = Path(__file__).resolve().parent
 
-# Digest of each user module's source as it was when the module was (re)loaded by `current`:
+# Digest of each user module's source as it was when the module was (re)loaded by `refresh`:
 # a module edited since then is reloaded, so the code that runs is the code in the key.
 _LOADED: dict[str, str] = {}
 
@@ -73,10 +73,15 @@ def module_version(module: ModuleType | None) -> str:
     file = getattr(module, "__file__", None)
     if file and Path(file).suffix == ".py" and Path(file).is_file():
         return f"source:{file_digest(Path(file))}"
+    return distribution(module) or "unknown"
+
+
+def distribution(module: ModuleType | None) -> str | None:
+    """`<name> <version>` of the installed distribution that holds `module`, or None."""
     top = getattr(module, "__name__", "").partition(".")[0]
     for dist in importlib.metadata.packages_distributions().get(top, []):
         return f"{dist} {importlib.metadata.version(dist)}"
-    return "unknown"
+    return None
 
 
 def file_digest(path: Path) -> str:
@@ -119,7 +124,7 @@ def error_line(error: BaseException) -> str:
 
 def locate(target: str) -> object:
     """The object at import path `target` (Hydra's `get_object`, the maintained implementation
-    of `_target_`), its module reloaded if edited since it was imported (`current`). Raises the
+    of `_target_`), its module reloaded if edited since it was imported (`refresh`). Raises the
     import's own error (Hydra's wrapper cuts it to "Error loading ...")."""
     from hydra.utils import get_object
 

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from xaibench.origins import error_line, locate, module_of, origin, refresh
+from xaibench.origins import distribution, error_line, locate, module_of, origin, refresh
 from xaibench.registry import Registry, XaibenchError, shown
 
 TARGET_KEY = "_target_"
@@ -81,10 +81,7 @@ def registry_entries(registry: Registry) -> list[Any]:
 
 def distribution_of(fn: Callable) -> str | None:
     """`<name> <version>` of the installed distribution that holds `fn`'s module, or None."""
-    top = getattr(module_of(fn), "__name__", "").partition(".")[0]
-    for dist in importlib.metadata.packages_distributions().get(top, []):
-        return f"{dist} {importlib.metadata.version(dist)}"
-    return None
+    return distribution(module_of(fn))
 
 
 def resolve_target(kind: str, label: str, params: dict) -> tuple[str, dict]:
