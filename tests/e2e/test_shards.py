@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,14 +19,11 @@ from xaibench.report.load import load_runs
 
 pytestmark = pytest.mark.e2e
 
-# Small: the random control (its noise drawn per batch) and the methods and metrics whose
-# scores a batch of another size may round differently (tests/test_shards.py runs them all).
-STUDY = ("debug=fast", "threads=1", "method=[saliency,integrated_gradients,random]",
+# Small: the random control (its noise drawn per batch) and the methods and metrics that subtract
+# outputs (tests/test_shards.py runs them all); 48 inputs, 16 per shard: a forward pass of fewer
+# than 16 rows rounds differently on the CPU (see there).
+STUDY = ("debug=fast", "threads=1", "samples=48", "method=[saliency,integrated_gradients,random]",
          "metric=[deletion,sensitivity_n,infidelity]")  # fmt: skip
-# Cells that must be equal exactly: what ranks, counts and decides.
-EXACT = ["dataset", "model", "metric", "category", "higher_is_better", "method", "n", "n_nan",
-         "models", "rank", "mean_rank", "block_rank", "best", "tied_with_best",
-         "beats_best_on_ranks", "beats_control"]  # fmt: skip
 
 
 def report(*args: str) -> subprocess.CompletedProcess:
@@ -70,16 +66,9 @@ def test_the_sweep_report_of_three_shards_is_the_leaderboard_of_one_job(sharded)
     merged = pd.read_parquet(sweep / "report" / "leaderboard.parquet")
     single = pd.read_parquet(one / "report" / "leaderboard.parquet")
     assert list(merged.columns) == list(single.columns) and len(merged) == len(single) == 3 * 3
-    assert (merged["models"] == 1).all() and (merged["n"] + merged["n_nan"] == 16).all()
-    for column in EXACT:
+    assert (merged["models"] == 1).all() and (merged["n"] + merged["n_nan"] == 48).all()
+    for column in merged.columns:  # every cell: means, intervals and p-values too
         assert merged[column].astype(object).equals(single[column].astype(object)), column
-    # Means, intervals, p-values and statistics: equal up to float32 rounding in the scores
-    # (see tests/test_shards.py: a batch of another size may round a forward's last bit).
-    for column in merged.columns.difference(EXACT):
-        np.testing.assert_allclose(
-            merged[column].astype(float), single[column].astype(float), rtol=1e-5, atol=1e-9,
-            err_msg=column,
-        )  # fmt: skip
 
 
 def test_a_missing_or_repeated_shard_is_named_and_the_report_refused(sharded, tmp_path):
