@@ -19,6 +19,7 @@ from xaibench.samples import (
     explained_subset,
     proportional_counts,
     shard_range,
+    small_shard_warning,
     subset_indices,
     underrepresented,
 )
@@ -194,3 +195,12 @@ def test_a_run_explains_the_chosen_subset_and_reuses_only_its_own_cache_entries(
     every = run(compose_config(*base[:-1], "samples=all"))
     assert every.meta["explained"]["indices"] == list(range(200))  # debug=fast: 200 test inputs
     assert every.meta["samples"] == 200
+
+
+def test_a_cpu_shard_of_fewer_than_16_inputs_is_warned_about_rounding():
+    cpu = torch.device("cpu")
+    line = small_shard_warning(5, 3, cpu)
+    assert line is not None and "explains 5 inputs" in line and "shards <= samples / 16" in line
+    assert small_shard_warning(16, 3, cpu) is None  # 16 rows: one job's numbers bit for bit
+    assert small_shard_warning(5, 1, cpu) is None  # not sharded: nothing to compare with
+    assert small_shard_warning(5, 3, torch.device("cuda")) is None  # measured on the CPU only

@@ -50,6 +50,7 @@ from xaibench.samples import (
     sample_count,
     select_samples,
     shard_range,
+    small_shard_warning,
     subset_indices,
 )
 from xaibench.scoring import CacheKeys, explain_all, score_all
@@ -77,6 +78,8 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
         )
         count = sample_count(settings.samples, data)
         rows = shard_range(count, settings.shard, settings.shards)  # refused before training
+        if warning := small_shard_warning(rows[1] - rows[0], settings.shards, settings.device):
+            log.warning(warning)
         trained = stages.run("model", lambda record: load_model(settings, data, data_spec, record))
         index = subset_indices(data.y_test, count, settings.subset, settings.seed)
         shard = evaluation_shard(settings, trained, data, index, rows)

@@ -123,6 +123,23 @@ def shard_range(count: int, shard: int, shards: int) -> tuple[int, int]:
     return start, start + size + (shard < longer)
 
 
+# On the CPU a forward pass of fewer rows than this takes another kernel path and may round a
+# logit's last bit differently (measured on the MNIST-1D CNN: 1 to 15 rows did, 16 or more did
+# not); a shard this small may then not give one job's scores bit for bit.
+SMALL_BATCH_ROWS = 16
+
+
+def small_shard_warning(rows: int, shards: int, device: torch.device) -> str | None:
+    """A line for a CPU shard of fewer than SMALL_BATCH_ROWS inputs, else None."""
+    if shards == 1 or rows >= SMALL_BATCH_ROWS or device.type != "cpu":
+        return None
+    return (
+        f"this shard explains {rows} inputs: on the CPU a forward pass of fewer than "
+        f"{SMALL_BATCH_ROWS} rows may round differently, so its scores may differ from one "
+        f"job's in the last bit; use shards <= samples / {SMALL_BATCH_ROWS} for exact equality"
+    )
+
+
 def select_samples(
     model: torch.nn.Module,
     data: Dataset,
