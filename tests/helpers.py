@@ -7,6 +7,7 @@ Test modules import from here (and from tests.references), never from each other
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -18,8 +19,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
+from xaibench.methods import METHODS
+from xaibench.metrics import METRICS
+from xaibench.registry import context_for
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 from xaibench.settings import CONF_DIR
+from xaibench.testing import toy_problem
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 
@@ -204,3 +209,68 @@ MEANS = {
     "deletion": {"good": 0.10, "close": 0.102, "bad": 0.60, "random": 0.60},
     "insertion": {"good": 0.90, "close": 0.60, "bad": 0.30, "random": 0.30},
 }
+
+
+# --- every method and metric with small settings, on any device (tests/test_device*.py) ------
+
+# Settings that keep every built-in quick on a toy problem; the rest are the defaults.
+SMALL_METHOD_SETTINGS: dict[str, dict] = {
+    "integrated_gradients": {"steps": 8},
+    "expected_gradients": {"draws": 8},
+    "rise": {"num_masks": 16},
+    "smooth": {"noisy_copies": 4},
+    "smoothgrad": {"noisy_copies": 4},
+    "smoothgrad_sq": {"noisy_copies": 4},
+    "vargrad": {"noisy_copies": 4},
+    "smoothgrad_x_input": {"noisy_copies": 4},
+    "postprocess": {"params": {"steps": 8}},
+}
+SMALL_METRIC_SETTINGS: dict[str, dict] = {
+    "deletion": {"steps": 8},
+    "insertion": {"steps": 8},
+    "aopc_morf": {"steps": 6},
+    "aopc_lerf": {"steps": 6},
+    "sensitivity_n": {"subsets": 6},
+    "faithfulness_correlation": {"subsets": 6},
+    "infidelity": {"perturbations": 6},
+    "monotonicity": {"draws": 2},
+    "max_sensitivity": {"perturbations": 3},
+    "local_lipschitz": {"perturbations": 3},
+}
+
+
+def device_problem(dims: int, samples: int, device: str | torch.device = "cpu") -> tuple:
+    """(model, inputs, target, context) on `device`: xaibench's toy CNN with 2 channels of 16
+    positions (dims 1) or 3 channels of 9 x 9 pixels (dims 2, more positions than ROAD solves
+    densely), seeded inputs, and the context a run passes (training inputs as `background`,
+    ground-truth `masks`), the same values on every device (drawn on the CPU)."""
+    channels, size = (2, 16) if dims == 1 else (3, 9)
+    model, inputs, target = toy_problem(dims, samples, size, channels)
+    background = torch.randn(16, *inputs.shape[1:], generator=torch.Generator().manual_seed(1))
+    masks = torch.zeros(samples, *inputs.shape[2:], dtype=torch.bool)
+    masks[:, 2:6] = True
+    context = {"background": background, "masks": masks.to(device)}  # background stays on CPU
+    return model.to(device), inputs.to(device), target.to(device), context
+
+
+def method_settings(method: str, context: dict, batch_size: int | None = None) -> dict:
+    """`method`'s small settings, the context it takes, and `batch_size` if it has one."""
+    fn = METHODS[method].fn
+    settings = {**SMALL_METHOD_SETTINGS.get(method, {}), **context_for(fn, context)}
+    if batch_size is not None and "batch_size" in inspect.signature(fn).parameters:
+        settings["batch_size"] = batch_size
+    return settings
+
+
+def metric_settings(
+    metric: str, context: dict, method: str = "input_x_gradient", batch_size: int | None = None
+) -> dict:
+    """`metric`'s small settings, the context it takes, `method` for a re-explaining metric,
+    and `batch_size` if it has one (a re-explaining metric's re-explain batches too)."""
+    info = METRICS[metric]
+    settings = {**SMALL_METRIC_SETTINGS.get(metric, {}), **context_for(info.fn, context)}
+    if info.reexplains:
+        settings.update(method=method, background=context["background"])
+    if batch_size is not None and "batch_size" in inspect.signature(info.score_many).parameters:
+        settings["batch_size"] = batch_size
+    return settings
