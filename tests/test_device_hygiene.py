@@ -21,6 +21,7 @@ same numbers on every device), once per call.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -211,3 +212,26 @@ def test_the_counter_sees_a_round_trip_per_batch_and_a_host_tensor():
     assert large.round_trips - small.round_trips == Counter({(here, "per_batch", "__float__"): 3})
     assert large.host_tensors == Counter({(here, "per_batch", "zeros"): 1})
     assert traffic(lambda: torch.ones(2).to("cpu")).round_trips  # to the host by name
+
+
+# The explicit host copies that methods and metrics may make (grep-able): evaluate's results
+# leave the device once per call, as its docstring promises (scores on the CPU), and model
+# randomisation re-initialises a CPU copy of each layer once per run (CPU draws on any device).
+HOST_COPIES_ALLOWED = {"metrics/__init__.py": 4, "metrics/randomisation.py": 1}
+HOST_COPY = re.compile(r"\.(cpu|numpy|tolist|item)\(\)|^\s*(import|from)\s+(numpy|scipy)\b")
+
+
+def test_methods_and_metrics_copy_to_the_host_only_where_listed():
+    """No NumPy or SciPy, and no `.cpu()`, `.numpy()`, `.tolist()` or `.item()` outside
+    docstring examples, in methods/, metrics/ and perturb.py, but for the listed ones."""
+    found = Counter()
+    for path in [
+        *PACKAGE.glob("methods/*.py"),
+        *PACKAGE.glob("metrics/*.py"),
+        PACKAGE / "perturb.py",
+    ]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            code = line.split("#")[0]
+            if HOST_COPY.search(code) and not code.lstrip().startswith((">>>", "...")):
+                found[str(path.relative_to(PACKAGE))] += 1
+    assert found == Counter(HOST_COPIES_ALLOWED)
