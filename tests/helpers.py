@@ -238,6 +238,31 @@ SMALL_METRIC_SETTINGS: dict[str, dict] = {
     "local_lipschitz": {"perturbations": 3},
 }
 
+# Settings that take other code paths than the defaults (baselines, perturbations, patches).
+METHOD_VARIANTS: list[tuple[str, dict]] = [
+    ("occlusion", {"output": "probability", "baseline": "blur"}),
+    ("rise", {"baseline": "uniform", "output": "logit"}),
+    ("integrated_gradients", {"baseline": "mean"}),
+    ("lrp", {"rule": "epsilon_plus"}),
+    ("scorecam", {"weighting": "probability"}),
+    ("smooth", {"method": "expected_gradients", "params": {"draws": 4}}),
+]
+METRIC_VARIANTS: list[tuple[str, dict]] = [
+    ("infidelity", {"perturbation": "square", "patch": 2}),
+    ("infidelity", {"perturbation": "gaussian", "normalise": False}),
+    ("deletion", {"baseline": "mean", "output": "correct"}),
+    ("sensitivity_n", {"baseline": "uniform"}),
+    ("monotonicity", {"patch": 2, "baseline": "zero"}),
+    ("road_morf", {"patch": 2, "output": "probability"}),
+    ("model_randomisation", {"mode": "independent", "similarity": "ssim"}),
+    ("random_logit", {"similarity": "spearman", "absolute": True}),
+]
+
+
+def variant_id(name: str, settings: dict) -> str:
+    """A test id: the name and the settings that differ from its small defaults."""
+    return "-".join([name, *(f"{key}={value}" for key, value in settings.items())])
+
 
 def device_problem(dims: int, samples: int, device: str | torch.device = "cpu") -> tuple:
     """(model, inputs, target, context) on `device`: xaibench's toy CNN with 2 channels of 16
@@ -253,22 +278,30 @@ def device_problem(dims: int, samples: int, device: str | torch.device = "cpu") 
     return model.to(device), inputs.to(device), target.to(device), context
 
 
-def method_settings(method: str, context: dict, batch_size: int | None = None) -> dict:
-    """`method`'s small settings, the context it takes, and `batch_size` if it has one."""
-    fn = METHODS[method].fn
-    settings = {**SMALL_METHOD_SETTINGS.get(method, {}), **context_for(fn, context)}
+def method_settings(
+    name: str, context: dict, batch_size: int | None = None, **variant: object
+) -> dict:
+    """Method `name`'s small settings with `variant` over them, the context it takes, and
+    `batch_size` if it has one."""
+    fn = METHODS[name].fn
+    settings = {**SMALL_METHOD_SETTINGS.get(name, {}), **variant, **context_for(fn, context)}
     if batch_size is not None and "batch_size" in inspect.signature(fn).parameters:
         settings["batch_size"] = batch_size
     return settings
 
 
 def metric_settings(
-    metric: str, context: dict, method: str = "input_x_gradient", batch_size: int | None = None
+    metric: str,
+    context: dict,
+    method: str = "input_x_gradient",
+    batch_size: int | None = None,
+    **variant: object,
 ) -> dict:
-    """`metric`'s small settings, the context it takes, `method` for a re-explaining metric,
-    and `batch_size` if it has one (a re-explaining metric's re-explain batches too)."""
+    """`metric`'s small settings with `variant` over them, the context it takes, `method` for
+    a re-explaining metric, and `batch_size` if it has one (a re-explaining metric's re-explain
+    batches too)."""
     info = METRICS[metric]
-    settings = {**SMALL_METRIC_SETTINGS.get(metric, {}), **context_for(info.fn, context)}
+    settings = {**SMALL_METRIC_SETTINGS.get(metric, {}), **variant, **context_for(info.fn, context)}
     if info.reexplains:
         settings.update(method=method, background=context["background"])
     if batch_size is not None and "batch_size" in inspect.signature(info.score_many).parameters:

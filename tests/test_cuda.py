@@ -22,7 +22,14 @@ import pytest
 import torch
 
 import xaibench
-from tests.helpers import device_problem, method_settings, metric_settings
+from tests.helpers import (
+    METHOD_VARIANTS,
+    METRIC_VARIANTS,
+    device_problem,
+    method_settings,
+    metric_settings,
+    variant_id,
+)
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
 from xaibench.metrics.randomisation import randomise
@@ -31,6 +38,14 @@ DEVICE = os.environ.get("XAIBENCH_TEST_DEVICE", "cuda")
 SAMPLES = 4
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 DIMS = [1, 2]
+METHOD_CASES = [
+    pytest.param(name, settings, id=variant_id(name, settings))
+    for name, settings in [(m, {}) for m in METHODS.builtin_names()] + METHOD_VARIANTS
+]
+METRIC_CASES = [
+    pytest.param(name, settings, id=variant_id(name, settings))
+    for name, settings in [(m, {}) for m in METRICS.builtin_names()] + METRIC_VARIANTS
+]
 
 
 def available(device: str) -> bool:
@@ -61,33 +76,35 @@ def full_precision():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def explained(method: str, dims: int, device: str) -> torch.Tensor:
+def explained(method: str, variant: dict, dims: int, device: str) -> torch.Tensor:
     model, inputs, target, context = device_problem(dims, SAMPLES, device)
-    maps = xaibench.explain(model, inputs, target, method, **method_settings(method, context))
+    settings = method_settings(method, context, **variant)
+    maps = xaibench.explain(model, inputs, target, method, **settings)
     assert maps.device == inputs.device, f"{method} returned maps on {maps.device}"
     return maps.cpu()
 
 
-def scored(metric: str, dims: int, device: str) -> xaibench.MetricResult:
+def scored(metric: str, variant: dict, dims: int, device: str) -> xaibench.MetricResult:
     model, inputs, target, context = device_problem(dims, SAMPLES, device)
     cpu_model, cpu_inputs, cpu_target, _ = device_problem(dims, SAMPLES)
     # The same maps on both devices (made on the CPU): this compares the metric alone.
     maps = xaibench.explain(cpu_model, cpu_inputs, cpu_target, "input_x_gradient").to(device)
-    settings = metric_settings(metric, context)
+    settings = metric_settings(metric, context, **variant)
     return xaibench.evaluate(model, inputs, target, maps, metric, **settings)
 
 
 @pytest.mark.parametrize("dims", DIMS)
-@pytest.mark.parametrize("method", METHODS.builtin_names())
-def test_a_method_gives_the_cpu_maps_on_the_device(method, dims):
-    on_device, on_cpu = explained(method, dims, DEVICE), explained(method, dims, "cpu")
+@pytest.mark.parametrize(("method", "variant"), METHOD_CASES)
+def test_a_method_gives_the_cpu_maps_on_the_device(method, variant, dims):
+    on_device = explained(method, variant, dims, DEVICE)
+    on_cpu = explained(method, variant, dims, "cpu")
     torch.testing.assert_close(on_device, on_cpu, **TOLERANCE)
 
 
 @pytest.mark.parametrize("dims", DIMS)
-@pytest.mark.parametrize("metric", METRICS.builtin_names())
-def test_a_metric_gives_the_cpu_scores_on_the_device(metric, dims):
-    on_device, on_cpu = scored(metric, dims, DEVICE), scored(metric, dims, "cpu")
+@pytest.mark.parametrize(("metric", "variant"), METRIC_CASES)
+def test_a_metric_gives_the_cpu_scores_on_the_device(metric, variant, dims):
+    on_device, on_cpu = scored(metric, variant, dims, DEVICE), scored(metric, variant, dims, "cpu")
     torch.testing.assert_close(on_device.scores, on_cpu.scores, equal_nan=True, **TOLERANCE)
     if on_cpu.curves is not None:
         torch.testing.assert_close(on_device.curves, on_cpu.curves, equal_nan=True, **TOLERANCE)
@@ -96,7 +113,7 @@ def test_a_metric_gives_the_cpu_scores_on_the_device(metric, dims):
 
 @pytest.mark.parametrize("dims", DIMS)
 def test_random_draws_are_the_cpu_draws_on_the_device(dims):
-    assert torch.equal(explained("random", dims, DEVICE), explained("random", dims, "cpu"))
+    assert torch.equal(explained("random", {}, dims, DEVICE), explained("random", {}, dims, "cpu"))
 
 
 def test_model_randomisation_draws_the_cpu_weights_on_the_device():
