@@ -256,6 +256,9 @@ METRIC_VARIANTS: list[tuple[str, dict]] = [
     ("road_morf", {"patch": 2, "output": "probability"}),
     ("model_randomisation", {"mode": "independent", "similarity": "ssim"}),
     ("random_logit", {"similarity": "spearman", "absolute": True}),
+    # re-explaining with methods that batch and draw random numbers themselves
+    ("local_lipschitz", {"method": "smoothgrad", "method_params": {"noisy_copies": 2}}),
+    ("random_logit", {"method": "rise", "method_params": {"num_masks": 8}}),
 ]
 
 
@@ -303,7 +306,8 @@ def metric_settings(
     info = METRICS[metric]
     settings = {**SMALL_METRIC_SETTINGS.get(metric, {}), **variant, **context_for(info.fn, context)}
     if info.reexplains:
-        settings.update(method=method, background=context["background"])
+        settings.setdefault("method", method)
+        settings["background"] = context["background"]
     if batch_size is not None and "batch_size" in inspect.signature(info.score_many).parameters:
         settings["batch_size"] = batch_size
     return settings

@@ -53,7 +53,10 @@ METRIC_CASES = [
 
 
 def available(device: str) -> bool:
-    kind = torch.device(device).type
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:  # not a device name
+        return False
     if kind == "cuda":
         return torch.cuda.is_available() and torch.device(device).index in (
             None, *range(torch.cuda.device_count()),
