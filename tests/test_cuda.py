@@ -74,6 +74,15 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One CPU thread for the CPU side: the toy models are too small to share (restored after)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def full_precision():
     """No TF32 (reduced-precision convolutions and matrix products) while comparing."""

@@ -146,6 +146,16 @@ class HostTraffic(TorchFunctionMode):
         return name in ("tensor", "as_tensor") and bool(args) and isinstance(args[0], torch.Tensor)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One CPU thread: the toy models are too small to share, and on a busy CPU threads that
+    wait for each other make these tests ten times slower (restored after the module)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def traffic(run) -> HostTraffic:
     with HostTraffic() as seen:
         run()
