@@ -7,8 +7,6 @@ import platform
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -36,25 +34,6 @@ def resolve_device(name: str) -> torch.device:
             "numbered from 0"
         )
     return device
-
-
-@contextmanager
-def cpu_threads(threads: int | None) -> Iterator[None]:
-    """PyTorch's CPU thread count set to `threads` inside the block (None: unchanged), and
-    restored after it.
-
-    On a CPU shared with other jobs PyTorch's threads wait for each other: the README measured a
-    forward pass 350 times slower, and the demo 16 minutes instead of 43 s. `threads=1` avoids
-    it. The count is process-wide, like torch.set_num_threads itself, so a run sets it for its
-    own duration only; meta.json records the count used.
-    """
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def versions() -> dict[str, str]:

@@ -54,7 +54,7 @@ from xaibench.files import atomic_write, atomic_write_text
 from xaibench.methods import explain_in_batches
 from xaibench.models import get_model, predict_classes
 from xaibench.perturb import region_ranks
-from xaibench.provenance import cpu_threads, device_info, git_state, versions
+from xaibench.provenance import device_info, git_state, versions
 from xaibench.registry import XaibenchError, check_choice
 from xaibench.report.plots import save
 from xaibench.report.stats import versus_control
@@ -62,6 +62,7 @@ from xaibench.run_tables import as_json
 from xaibench.runfolder import claimed, relative, write_hydra_files
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 from xaibench.settings import CONF_DIR, Settings, read_settings
+from xaibench.threads import cpu_threads
 
 log = logging.getLogger(__name__)
 

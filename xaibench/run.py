@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xaibench.data import load_dataset
 from xaibench.models import TrainedModel, get_model
-from xaibench.provenance import cpu_threads, device_info, git_state, versions
+from xaibench.provenance import device_info, git_state, versions
 from xaibench.registry import XaibenchError
 from xaibench.report.run_summary import (
     failed_what,
@@ -55,6 +55,7 @@ from xaibench.samples import (
 from xaibench.scoring import CacheKeys, explain_all, score_all
 from xaibench.settings import CONF_DIR, Settings, read_settings
 from xaibench.stages import Stages
+from xaibench.threads import cpu_threads
 
 __all__ = ["CONF_DIR", "RunResult", "main", "run"]
 

@@ -33,6 +33,7 @@ from xaibench.plugins import (
 from xaibench.provenance import resolve_device
 from xaibench.registry import RUN_PARAMS, XaibenchError, check_values
 from xaibench.samples import ALL, SUBSETS
+from xaibench.threads import AUTO
 
 # The configs shipped with xaibench (Hydra's primary config is config.yaml).
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
@@ -42,7 +43,8 @@ RUN_SETTINGS: dict[str, Any] = {
     "name": str,
     "seed": Seed,
     "device": Annotated[str, Matches(r"auto|cpu|cuda(:\d+)?", "one of auto, cpu, cuda, cuda:N")],
-    "threads": Annotated[int | None, Range(low=1)],  # None keeps PyTorch's default
+    # a count; "auto", the CPUs the job was given (threads.py); None keeps PyTorch's default
+    "threads": Annotated[int | None, Range(low=1)] | Annotated[str, Matches(AUTO, AUTO)],
     # a count, or "all" for the whole test split
     "samples": Count | Annotated[str, Matches(ALL, ALL)],
     "subset": Annotated[str, OneOf(SUBSETS)],  # how the explained inputs are chosen (samples.py)
@@ -104,7 +106,7 @@ class Settings:
     name: str
     seed: int
     device: torch.device
-    threads: int | None  # PyTorch's CPU threads; None keeps its default
+    threads: int | str | None  # PyTorch's CPU threads; "auto" (threads.py); None: its default
     samples: int | str  # how many test inputs are explained, or "all"
     subset: str  # first | shuffled | stratified: which ones (samples.py)
     shard: int  # this job explains part `shard` (0 .. shards - 1) of them
