@@ -7,7 +7,8 @@
 Each method runs with its defaults on a batch of test inputs (one warm-up call, then the best
 of `--repeats` timed calls). Times are also given as multiples of the forward-pass floor, one
 forward pass of the same batch measured in the same run, so that numbers from busy or different
-machines stay comparable and regressions show as a larger multiple. On a CPU that other jobs
+machines stay comparable and regressions show as a larger multiple; samples/s is the
+throughput, inputs explained per second. On a CPU that other jobs
 keep busy, PyTorch's default of one thread per core can slow every call a hundredfold (threads
 wait for each other); `--threads 1` gives steadier numbers there.
 
@@ -34,7 +35,7 @@ from xaibench.data import load_dataset
 from xaibench.methods import METHODS
 from xaibench.models import ModelSpec, get_model
 from xaibench.provenance import resolve_device
-from xaibench.registry import context_for
+from xaibench.registry import XaibenchError, context_for
 
 
 def best_time(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
@@ -115,7 +116,10 @@ def main() -> None:
         "--cache-dir", default=os.environ.get("XAIBENCH_CACHE", "~/.cache/xaibench")
     )
     args = parser.parse_args()
-    device = resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except XaibenchError as error:
+        parser.error(str(error))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -136,12 +140,15 @@ def main() -> None:
             METHODS[method].family,
             f"{1000 * times_1d[method]:.2f}",
             _multiple(times_1d[method] / floor_1d),
+            f"{1 / times_1d[method]:.0f}",
             f"{1000 * times_2d[method]:.1f}",
             _multiple(times_2d[method] / floor_2d),
+            f"{1 / times_2d[method]:.1f}",
         ]
         for method in args.methods
     ]
-    headers = ["method", "family", "1D ms/sample", "1D x forward", "2D ms/sample", "2D x forward"]
+    headers = ["method", "family", "1D ms/sample", "1D x forward", "1D samples/s",
+               "2D ms/sample", "2D x forward", "2D samples/s"]  # fmt: skip
     print()
     print(
         f"device {device} ({platform.processor() or platform.machine()}, "

@@ -3,9 +3,12 @@
 For each metric: count the model inputs it runs (a counting wrapper around the model), time
 it, and time the *floor*: the same number of inputs pushed through the bare model in batches
 of `batch_size` with nothing else. ratio = metric time / floor time, both measured in this run
-(the best of `--repeats` alternating measurements each, since other processes share the CPU).
+(the best of `--repeats` alternating measurements each, since other processes share the CPU);
+samples/s is the metric's throughput, explained inputs scored per second.
 
     XAIBENCH_CACHE=.cache python benchmarks/bench_metrics.py [--samples 500] [--repeats 3]
+    python benchmarks/bench_metrics.py --device cuda     # on a GPU (default: cpu)
+    python benchmarks/bench_metrics.py --threads 1       # on a CPU shared with other jobs
 
 The first run trains the model (about 30 s on 2 cores) into the cache.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 
 import pandas as pd
 import torch
@@ -24,6 +28,8 @@ import xaibench
 from xaibench.cache import DEFAULT_CACHE_DIR, Cache
 from xaibench.data import load_dataset
 from xaibench.models import ModelSpec, get_model
+from xaibench.provenance import resolve_device
+from xaibench.registry import XaibenchError
 
 # Metric -> settings (the conf defaults unless stated); the first six carry the 1.3x goal.
 METRICS = {
@@ -55,15 +61,29 @@ class CountingModel(nn.Module):
         return self.model(x)
 
 
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call of `fn`, waiting for the device's queued work at both ends (a GPU
+    runs asynchronously: without the wait, the clock stops before the work is done)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
 @torch.inference_mode()
 def floor_seconds(model: nn.Module, inputs: Tensor, rows: int, batch_size: int) -> float:
     """Time of `rows` forwards of the bare model in full batches, inputs built beforehand."""
     batch = inputs.repeat(-(-batch_size // len(inputs)), 1, 1)[:batch_size].contiguous()
     sizes = [batch_size] * (rows // batch_size) + ([rows % batch_size] if rows % batch_size else [])
-    started = time.perf_counter()
-    for size in sizes:
-        model(batch[:size])
-    return time.perf_counter() - started
+
+    def forwards() -> None:
+        for size in sizes:
+            model(batch[:size])
+
+    return timed(forwards, inputs.device)
 
 
 def measure(model, inputs, target, attributions, metric, params, batch_size, repeats) -> dict:
@@ -72,9 +92,12 @@ def measure(model, inputs, target, attributions, metric, params, batch_size, rep
     rows = counting.rows
     metric_times, floor_times = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
-        xaibench.evaluate(model, inputs, target, attributions, metric, **params)
-        metric_times.append(time.perf_counter() - started)
+        metric_times.append(
+            timed(
+                lambda: xaibench.evaluate(model, inputs, target, attributions, metric, **params),
+                inputs.device,
+            )
+        )
         floor_times.append(floor_seconds(model, inputs, rows, batch_size))
     seconds, floor = min(metric_times), min(floor_times)
     return {
@@ -82,6 +105,7 @@ def measure(model, inputs, target, attributions, metric, params, batch_size, rep
         "forwards": rows,
         "forwards/sample": rows / len(inputs),
         "seconds": round(seconds, 3),
+        "samples/s": round(len(inputs) / seconds, 1),
         "floor seconds": round(floor, 3),
         "ratio": round(seconds / floor, 2),
         "goal": "<= 1.3" if metric in GOAL else "",
@@ -94,21 +118,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--metrics", nargs="*", default=list(METRICS))
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     args = parser.parse_args()
+    try:
+        device = resolve_device(args.device)
+    except XaibenchError as error:
+        parser.error(str(error))
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     cache = Cache(os.environ.get("XAIBENCH_CACHE", DEFAULT_CACHE_DIR))
     data, spec, _ = load_dataset("mnist1d", {}, cache)
-    trained = get_model(ModelSpec("mnist1d_cnn"), data, spec, cache, torch.device("cpu"))
+    trained = get_model(ModelSpec("mnist1d_cnn"), data, spec, cache, device)
     model = trained.model
-    inputs = data.x_test[: args.samples]
+    inputs = data.x_test[: args.samples].to(device)
     with torch.inference_mode():
         target = model(inputs).argmax(dim=1)
     attributions = xaibench.explain(model, inputs, target, "input_x_gradient")
     print(
         f"MNIST-1D CNN (test accuracy {trained.test_accuracy:.3f}), {len(inputs)} samples, "
-        f"input_x_gradient maps, batch_size {args.batch_size}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
+        f"input_x_gradient maps, batch_size {args.batch_size}, device {device}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     rows = []
     for metric in args.metrics:

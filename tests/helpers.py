@@ -7,6 +7,7 @@ Test modules import from here (and from tests.references), never from each other
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -18,8 +19,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
+from xaibench.methods import METHODS
+from xaibench.metrics import METRICS
+from xaibench.registry import context_for
 from xaibench.schema import CURVE_COLUMNS, SCORE_COLUMNS
 from xaibench.settings import CONF_DIR
+from xaibench.testing import toy_problem
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 
@@ -204,3 +209,105 @@ MEANS = {
     "deletion": {"good": 0.10, "close": 0.102, "bad": 0.60, "random": 0.60},
     "insertion": {"good": 0.90, "close": 0.60, "bad": 0.30, "random": 0.30},
 }
+
+
+# --- every method and metric with small settings, on any device (tests/test_device*.py) ------
+
+# Settings that keep every built-in quick on a toy problem; the rest are the defaults.
+SMALL_METHOD_SETTINGS: dict[str, dict] = {
+    "integrated_gradients": {"steps": 8},
+    "expected_gradients": {"draws": 8},
+    "rise": {"num_masks": 16},
+    "smooth": {"noisy_copies": 4},
+    "smoothgrad": {"noisy_copies": 4},
+    "smoothgrad_sq": {"noisy_copies": 4},
+    "vargrad": {"noisy_copies": 4},
+    "smoothgrad_x_input": {"noisy_copies": 4},
+    "postprocess": {"params": {"steps": 8}},
+}
+SMALL_METRIC_SETTINGS: dict[str, dict] = {
+    "deletion": {"steps": 8},
+    "insertion": {"steps": 8},
+    "aopc_morf": {"steps": 6},
+    "aopc_lerf": {"steps": 6},
+    "sensitivity_n": {"subsets": 6},
+    "faithfulness_correlation": {"subsets": 6},
+    "infidelity": {"perturbations": 6},
+    "monotonicity": {"draws": 2},
+    "max_sensitivity": {"perturbations": 3},
+    "local_lipschitz": {"perturbations": 3},
+}
+
+# Settings that take other code paths than the defaults (baselines, perturbations, patches).
+METHOD_VARIANTS: list[tuple[str, dict]] = [
+    ("occlusion", {"output": "probability", "baseline": "blur"}),
+    ("rise", {"baseline": "uniform", "output": "logit"}),
+    ("integrated_gradients", {"baseline": "mean"}),
+    ("lrp", {"rule": "epsilon_plus"}),
+    ("scorecam", {"weighting": "probability"}),
+    ("smooth", {"method": "expected_gradients", "params": {"draws": 4}}),
+]
+METRIC_VARIANTS: list[tuple[str, dict]] = [
+    ("infidelity", {"perturbation": "square", "patch": 2}),
+    ("infidelity", {"perturbation": "gaussian", "normalise": False}),
+    ("deletion", {"baseline": "mean", "output": "correct"}),
+    ("sensitivity_n", {"baseline": "uniform"}),
+    ("monotonicity", {"patch": 2, "baseline": "zero"}),
+    ("road_morf", {"patch": 2, "output": "probability"}),
+    ("model_randomisation", {"mode": "independent", "similarity": "ssim"}),
+    ("random_logit", {"similarity": "spearman", "absolute": True}),
+    # re-explaining with methods that batch and draw random numbers themselves
+    ("local_lipschitz", {"method": "smoothgrad", "method_params": {"noisy_copies": 2}}),
+    ("random_logit", {"method": "rise", "method_params": {"num_masks": 8}}),
+]
+
+
+def variant_id(name: str, settings: dict) -> str:
+    """A test id: the name and the settings that differ from its small defaults."""
+    return "-".join([name, *(f"{key}={value}" for key, value in settings.items())])
+
+
+def device_problem(dims: int, samples: int, device: str | torch.device = "cpu") -> tuple:
+    """(model, inputs, target, context) on `device`: xaibench's toy CNN with 2 channels of 16
+    positions (dims 1) or 3 channels of 9 x 9 pixels (dims 2, more positions than ROAD solves
+    densely), seeded inputs, and the context a run passes (training inputs as `background`,
+    ground-truth `masks`), the same values on every device (drawn on the CPU)."""
+    channels, size = (2, 16) if dims == 1 else (3, 9)
+    model, inputs, target = toy_problem(dims, samples, size, channels)
+    background = torch.randn(16, *inputs.shape[1:], generator=torch.Generator().manual_seed(1))
+    masks = torch.zeros(samples, *inputs.shape[2:], dtype=torch.bool)
+    masks[:, 2:6] = True
+    context = {"background": background, "masks": masks.to(device)}  # background stays on CPU
+    return model.to(device), inputs.to(device), target.to(device), context
+
+
+def method_settings(
+    name: str, context: dict, batch_size: int | None = None, **variant: object
+) -> dict:
+    """Method `name`'s small settings with `variant` over them, the context it takes, and
+    `batch_size` if it has one."""
+    fn = METHODS[name].fn
+    settings = {**SMALL_METHOD_SETTINGS.get(name, {}), **variant, **context_for(fn, context)}
+    if batch_size is not None and "batch_size" in inspect.signature(fn).parameters:
+        settings["batch_size"] = batch_size
+    return settings
+
+
+def metric_settings(
+    metric: str,
+    context: dict,
+    method: str = "input_x_gradient",
+    batch_size: int | None = None,
+    **variant: object,
+) -> dict:
+    """`metric`'s small settings with `variant` over them, the context it takes, `method` for
+    a re-explaining metric, and `batch_size` if it has one (a re-explaining metric's re-explain
+    batches too)."""
+    info = METRICS[metric]
+    settings = {**SMALL_METRIC_SETTINGS.get(metric, {}), **variant, **context_for(info.fn, context)}
+    if info.reexplains:
+        settings.setdefault("method", method)
+        settings["background"] = context["background"]
+    if batch_size is not None and "batch_size" in inspect.signature(info.score_many).parameters:
+        settings["batch_size"] = batch_size
+    return settings

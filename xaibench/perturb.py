@@ -151,10 +151,10 @@ def uniform_baseline(inputs: Tensor, seed: int = 0) -> Tensor:
     One noise pattern is drawn from `seed` and shared by all samples (then scaled to each
     sample's range), so a sample's baseline does not depend on the rest of its batch.
     """
-    generator = torch.Generator(device=inputs.device).manual_seed(seed)
-    pattern = torch.rand(
-        inputs.shape[1:], generator=generator, device=inputs.device, dtype=inputs.dtype
-    )
+    # Drawn on a CPU generator and moved once: every device gets the pattern a CPU run draws.
+    generator = torch.Generator().manual_seed(seed)
+    pattern = torch.rand(inputs.shape[1:], generator=generator, dtype=inputs.dtype)
+    pattern = pattern.to(inputs.device)
     flat = inputs.flatten(1)
     low = flat.min(dim=1).values.view(-1, *[1] * (inputs.dim() - 1))
     high = flat.max(dim=1).values.view(-1, *[1] * (inputs.dim() - 1))

@@ -221,3 +221,11 @@ def test_road_counts_removed_positions_not_kept_ones(linear_model):
 def test_road_refuses_fractions_outside_zero_one(cnn1d, signals):
     with pytest.raises(xaibench.XaibenchError, match="removed"):
         xaibench.evaluate(cnn1d, signals, 0, signals, "road_morf", removed=[0.5, 1.0])
+
+
+def test_road_refuses_a_fraction_that_rounds_to_every_position_before_any_work(cnn1d, signals):
+    """0.97 of 16 positions rounds to 16: nothing would be left to impute from. Checked once,
+    on the host, before the perturbed inputs are built (the imputation then checks nothing)."""
+    match = r"road: removed=0\.97 rounds to all 16 regions of an input; .* at least one kept"
+    with pytest.raises(xaibench.XaibenchError, match=match):
+        xaibench.evaluate(cnn1d, signals, 0, signals, "road_morf", removed=[0.5, 0.97])

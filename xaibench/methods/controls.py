@@ -50,8 +50,9 @@ def random(model: nn.Module, inputs: Tensor, target: Tensor, seed: Seed = 0) -> 
         Agarwal et al. OpenXAI: Towards a Transparent Evaluation of Model Explanations. NeurIPS
         Datasets and Benchmarks 2022
     """
-    generator = torch.Generator(device=inputs.device).manual_seed(seed)
-    return torch.rand(inputs.shape, generator=generator, device=inputs.device, dtype=inputs.dtype)
+    # Drawn on a CPU generator and moved once: every device gets the maps a CPU run draws.
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(inputs.shape, generator=generator, dtype=inputs.dtype).to(inputs.device)
 
 
 @register_method(

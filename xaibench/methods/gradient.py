@@ -198,6 +198,7 @@ def expected_gradients_draws(
             f"background must be training inputs shaped (M, {', '.join(map(str, like.shape[1:]))})"
             f", got {shape}"
         )
+    # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
     generator = torch.Generator().manual_seed(seed)
     index = torch.randint(len(background), (draws,), generator=generator)
     alphas = torch.rand(draws, generator=generator, dtype=torch.float64)

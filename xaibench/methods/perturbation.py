@@ -128,7 +128,7 @@ def occlusion(
 def rise_masks(
     shape: tuple[int, ...], num_masks: int, cell: int, p: float, seed: int, like: Tensor
 ) -> Tensor:
-    """RISE's masks (num_masks, *shape) in [0, 1], drawn from `seed` on `like`'s device.
+    """RISE's masks (num_masks, *shape) in [0, 1], drawn from `seed`, on `like`'s device.
 
     As in the paper's code: a binary grid of ceil(size / cell) cells per dimension, each on
     with probability p, upsampled (bi)linearly to (grid + 1) * cell and cropped to `shape` at a
@@ -136,14 +136,16 @@ def rise_masks(
     reflect mode; torch's interpolation repeats the edge instead (differs within half a cell
     of the upsampled border, which the crop mostly removes).
     """
-    generator = torch.Generator(device=like.device).manual_seed(seed)
+    # The grids and shifts are drawn on a CPU generator and moved once: every device gets the
+    # masks a CPU run draws (a CUDA generator would draw other numbers from the same seed).
+    generator = torch.Generator().manual_seed(seed)
     grid = [math.ceil(size / cell) for size in shape]
-    on = torch.rand((num_masks, 1, *grid), generator=generator, device=like.device) < p
+    on = (torch.rand((num_masks, 1, *grid), generator=generator) < p).to(like.device)
     mode = "linear" if len(shape) == 1 else "bilinear"
     up = [(g + 1) * cell for g in grid]
     masks = F.interpolate(on.to(like.dtype), size=up, mode=mode, align_corners=False)
-    shifts = torch.randint(0, cell, (num_masks, len(shape)), generator=generator,
-                           device=like.device)  # fmt: skip
+    shifts = torch.randint(0, cell, (num_masks, len(shape)), generator=generator)
+    shifts = shifts.to(like.device)
     for d, size in enumerate(shape):
         dim = 2 + d
         view = [1] * masks.dim()

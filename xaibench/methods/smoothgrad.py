@@ -32,10 +32,11 @@ from xaibench.methods.registry import (
 
 def noise_patterns(inputs: Tensor, samples: int, seed: int) -> Tensor:
     """Standard normal patterns (samples, *sample shape) from `seed`, shared by all samples."""
-    generator = torch.Generator(device=inputs.device).manual_seed(seed)
-    return torch.randn(
-        (samples, *inputs.shape[1:]), generator=generator, device=inputs.device, dtype=inputs.dtype
-    )
+    # Drawn on a CPU generator and moved once per call: every device gets the noise a CPU run
+    # draws (a CUDA generator would draw other numbers from the same seed).
+    generator = torch.Generator().manual_seed(seed)
+    patterns = torch.randn((samples, *inputs.shape[1:]), generator=generator, dtype=inputs.dtype)
+    return patterns.to(inputs.device)
 
 
 def value_range(inputs: Tensor) -> Tensor:

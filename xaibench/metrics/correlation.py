@@ -54,6 +54,7 @@ def random_subsets(positions: int, sizes: list[int], subsets: int, seed: int) ->
     Drawn on the CPU from `seed` alone, and shared by every sample, so a sample's score does
     not depend on the other samples in its batch.
     """
+    # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
     generator = torch.Generator().manual_seed(seed)
     masks = torch.zeros(len(sizes), subsets, positions, dtype=torch.bool)
     for i, size in enumerate(sizes):
@@ -198,7 +199,7 @@ def sensitivity_n(
     curves = subset_correlations(
         model, inputs, target, attributions, sizes, subsets, baseline, output, seed, batch_size
     )
-    curve_x = torch.tensor(sizes, dtype=torch.float64)
+    curve_x = torch.tensor(sizes, dtype=torch.float64, device=inputs.device)
     return [MetricResult(scores=c.mean(dim=1), curves=c, curve_x=curve_x) for c in curves]
 
 

@@ -61,15 +61,18 @@ def neighbour_sum(values: Tensor) -> Tensor:
     return total
 
 
-def impute(inputs: Tensor, removed: Tensor) -> Tensor:
+def impute(inputs: Tensor, removed: Tensor, check: bool = True) -> Tensor:
     """Noise-free linear imputation of the `removed` positions (bool (B, *spatial), all channels).
 
     Unknowns v solve, at every removed position i: s_i v_i - sum_{removed j} w_ij v_j =
     sum_{kept j} w_ij x_j, where s_i is the total weight of i's in-bounds neighbours. The
     matrix is symmetric (w_ij = w_ji) and, when each connected group of removed positions
     touches a kept one, positive definite (irreducibly diagonally dominant).
+
+    `check=False` skips the check that every input keeps a position (it reads a value on the
+    host, a wait on a GPU), for callers that know it already.
     """
-    if removed.flatten(1).all(dim=1).any():
+    if check and removed.flatten(1).all(dim=1).any():
         raise XaibenchError("noisy linear imputation needs at least one kept position per input")
     if removed[0].numel() <= DENSE_POSITIONS:
         return dense_impute(inputs, removed)
@@ -131,7 +134,9 @@ def conjugate_gradient_impute(inputs: Tensor, removed: Tensor) -> Tensor:
     return torch.where(unknown, solution, x).to(inputs.dtype)
 
 
-def noisy_linear_imputation(inputs: Tensor, removed: Tensor, noise: Tensor) -> Tensor:
+def noisy_linear_imputation(
+    inputs: Tensor, removed: Tensor, noise: Tensor, check: bool = True
+) -> Tensor:
     """`impute`, plus `noise` (shaped like `inputs`, already scaled) at the removed positions."""
-    filled = impute(inputs, removed)
+    filled = impute(inputs, removed, check)
     return torch.where(removed[:, None], filled + noise, filled)

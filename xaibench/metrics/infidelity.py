@@ -26,23 +26,31 @@ PERTURBATIONS = ("noisy_baseline", "square", "gaussian")
 
 def square_masks(inputs: Tensor, count: int, patch: int, seed: int) -> Tensor:
     """`count` masks (S, *spatial), each one random square (a segment for signals) of
-    `patch` positions per side, drawn from `seed` on the CPU."""
+    `patch` positions per side, drawn from `seed` on the CPU, built on the inputs' device."""
     spatial = tuple(inputs.shape[2:])
     if isinstance(patch, bool) or not isinstance(patch, int) or not 1 <= patch <= min(spatial):
         raise XaibenchError(
             f"infidelity: patch={patch!r} must be an int from 1 to the input's shortest side "
             f"({min(spatial)})"
         )
-    generator = torch.Generator().manual_seed(seed)
-    corners = [
-        torch.randint(0, size - patch + 1, (count,), generator=generator) for size in spatial
-    ]
-    grids = torch.meshgrid(*[torch.arange(size) for size in spatial], indexing="ij")
-    inside = torch.ones(count, *spatial, dtype=torch.bool)
+    corners = square_corners(spatial, count, patch, seed).to(inputs.device)
+    grids = torch.meshgrid(
+        *[torch.arange(size, device=inputs.device) for size in spatial], indexing="ij"
+    )
+    inside = torch.ones(count, *spatial, dtype=torch.bool, device=inputs.device)
     for corner, grid in zip(corners, grids, strict=True):
         offset = grid[None] - corner.view(-1, *[1] * len(spatial))
         inside &= (offset >= 0) & (offset < patch)
-    return inside.to(inputs.device)
+    return inside
+
+
+def square_corners(spatial: tuple[int, ...], count: int, patch: int, seed: int) -> Tensor:
+    """The first position of each square along each dimension (D, S), drawn on a CPU
+    generator, so that every device gets the squares a CPU run draws."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.stack(
+        [torch.randint(0, size - patch + 1, (count,), generator=generator) for size in spatial]
+    )
 
 
 @register_metric(
@@ -168,6 +176,7 @@ def infidelity(
             removed = position_scores((inputs - replacement).double() * attribution.double())
             return removed @ squares.double().flatten(1).T
     else:
+        # Drawn on a CPU generator and moved once: every device gets the noise a CPU run draws.
         generator = torch.Generator().manual_seed(seed)
         eps = noise * torch.randn(perturbations, *inputs.shape[1:], generator=generator)
         eps = eps.to(device=inputs.device, dtype=inputs.dtype)

@@ -43,11 +43,24 @@ def randomisable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def randomise(module: nn.Module, seed: int) -> None:
     """Re-initialise a module with PyTorch's default initialisation (as the untrained model
-    was), seeded, without touching the caller's random state."""
+    was), seeded, without touching the caller's random state.
+
+    The draws are made on the CPU's generator, on a CPU copy of a module that lives elsewhere,
+    so that a GPU run randomises to the weights a CPU run gets (a CUDA generator would draw
+    other numbers from the same seed).
+    """
     device = next(module.parameters()).device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        module.reset_parameters()  # type: ignore[operator]  # only layers that define it
+        if device.type == "cpu":
+            module.reset_parameters()  # type: ignore[operator]  # only layers that define it
+            return
+        on_cpu = copy.deepcopy(module).cpu()
+        on_cpu.reset_parameters()  # type: ignore[operator]
+    with torch.no_grad():
+        drawn = module_tensors(on_cpu)
+        for key, tensor in module_tensors(module).items():
+            tensor.copy_(drawn[key])
 
 
 def module_tensors(module: nn.Module) -> dict[str, Tensor]:
@@ -232,7 +245,7 @@ def model_randomisation(
         maps = reexplain(randomised.at(k), inputs, target)
         points.append(map_similarity(attributions, maps, similarity, absolute))
     curves = torch.stack(points, dim=1)
-    curve_x = torch.arange(1, len(layers) + 1, dtype=torch.float64)
+    curve_x = torch.arange(1, len(layers) + 1, dtype=torch.float64, device=inputs.device)
     return MetricResult(scores=curves.nanmean(dim=1), curves=curves, curve_x=curve_x)
 
 
@@ -242,6 +255,7 @@ def other_classes(target: Tensor, classes: int, seed: int) -> Tensor:
     One draw per class from `seed` (class y -> a uniform choice among the other classes),
     shared by all samples of that class, so a sample's choice does not depend on its batch.
     """
+    # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
     generator = torch.Generator().manual_seed(seed)
     offsets = torch.randint(1, classes, (classes,), generator=generator).to(target.device)
     return (target + offsets[target]) % classes

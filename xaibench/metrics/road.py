@@ -128,7 +128,15 @@ def road(
         )
     points = len(fractions)
     ranks, regions = region_ranks(attributions, patch, most_relevant_first)
-    counts = torch.tensor([int(p * regions + 0.5) for p in fractions], device=inputs.device)
+    removed_regions = [int(p * regions + 0.5) for p in fractions]
+    if max(removed_regions) >= regions:
+        # Checked here, once, so that the imputation need not check every block on the device.
+        raise XaibenchError(
+            f"road: removed={max(fractions)!r} rounds to all {regions} regions of an input; noisy "
+            "linear imputation needs at least one kept position per input: give smaller fractions"
+        )
+    counts = torch.tensor(removed_regions, device=inputs.device)
+    # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
     generator = torch.Generator().manual_seed(seed)
     shared_noise = noise * torch.randn(points, *inputs.shape[1:], generator=generator)
     shared_noise = shared_noise.to(device=inputs.device, dtype=inputs.dtype)
@@ -138,7 +146,8 @@ def road(
         shape = (*hidden.shape[:2], *inputs.shape[1:])
         copies = inputs[samples, None].expand(shape).flatten(0, 1)
         noise = shared_noise[None, steps].expand(shape).flatten(0, 1)
-        return noisy_linear_imputation(copies, hidden.view(-1, *inputs.shape[2:]), noise)
+        positions = hidden.view(-1, *inputs.shape[2:])
+        return noisy_linear_imputation(copies, positions, noise, check=False)
 
     curves = forward_grid(model, target, points, make_inputs, output, batch_size)
     curve_x = (counts / regions).double()

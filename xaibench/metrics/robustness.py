@@ -22,6 +22,7 @@ def perturbed_explanations(
     seed: int,
 ) -> tuple[Tensor, Tensor]:
     """(maps of the perturbed copies (N, S, C, ...), the perturbations (S, C, ...))."""
+    # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
     generator = torch.Generator().manual_seed(seed)
     shape = (perturbations, *inputs.shape[1:])
     deltas = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1) * radius
