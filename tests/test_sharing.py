@@ -129,6 +129,39 @@ def test_model_randomisation_counts_the_forwards_on_its_copies(tmp_path):
             assert identical(results[label][method].scores, expected.scores), (label, method)
 
 
+def test_model_randomisation_entries_differing_only_in_similarity_share_their_reexplanations(
+    tmp_path,
+):
+    """sanity_checks' `cascading` and `cascading_signed`: the same randomised models and the
+    same method, so the second re-explains nothing; its scores are still its own, computed
+    alone bit for bit. Another seed draws other weights: nothing shared."""
+    methods = ["saliency", "input_x_gradient", "edge"]
+    metrics = {
+        "cascading": {"uses": "model_randomisation", "absolute": True},
+        "cascading_signed": {"uses": "model_randomisation", "absolute": False},
+        "ssim": {"uses": "model_randomisation", "similarity": "ssim"},
+        "other_seed": {"uses": "model_randomisation", "seed": 1},
+    }
+    results, records, model, samples, maps = score(metrics, methods, tmp_path)
+    for label, params in metrics.items():
+        params = dict(params)
+        name = params.pop("uses")
+        for method in methods:
+            expected = alone(name, params, method, model, samples, maps)
+            assert identical(results[label][method].curves, expected.curves), (label, method)
+    first = records["evaluate/cascading"]
+    assert first["reused"] == 0
+    for label in ("cascading_signed", "ssim"):  # only their own target checks, one per method
+        assert records[f"evaluate/{label}"]["forwards"] == len(methods)
+        assert records[f"evaluate/{label}"]["backwards"] == 0
+        assert records[f"evaluate/{label}"]["reused"] == first["forwards"] - len(methods)
+    assert records["evaluate/other_seed"] | {"seconds": 0} == first | {"seconds": 0}
+    # Sharing the maps did not share the scores (saliency's maps are unsigned: no difference).
+    for label in ("cascading_signed", "ssim"):
+        assert not identical(results["cascading"]["input_x_gradient"].scores,
+                             results[label]["input_x_gradient"].scores)  # fmt: skip
+
+
 @pytest.mark.parametrize("mode", ["cascading", "independent"])
 def test_randomised_copies_hold_the_weights_of_a_fresh_copy_randomised_step_by_step(mode):
     """The randomised weights are drawn once and copied in: at every step, and in any order of

@@ -131,6 +131,32 @@ def randomised_model(
     return shared("randomised_model", (model, names, mode, seed), build, model)
 
 
+# Re-explained maps kept for another entry with the same mode and seed (sanity_checks'
+# `cascading` and `cascading_signed` differ only in `absolute`) stay in memory until the run's
+# scoring ends: kept only while one method's maps over every layer fit in this many bytes.
+SHARED_MAPS_BYTES = 256 * 2**20
+
+
+def randomised_maps(
+    randomised: RandomisedModel, k: int, seed: int, reexplain: Explainer, inputs: Tensor,
+    target: Tensor,
+) -> Tensor:  # fmt: skip
+    """The maps `reexplain` makes on the randomised model at step k: while a run shares work
+    (sharing.py), made once for every entry with the same mode, seed and method, whatever its
+    similarity or `absolute`; kept per method and step (N x the inputs' size each) within
+    SHARED_MAPS_BYTES."""
+
+    def compute() -> Tensor:
+        return reexplain(randomised.at(k), inputs, target)
+
+    settings = getattr(reexplain, "settings", None)  # an explainer without them is not shared
+    if inputs.numel() * inputs.element_size() * len(randomised.names) > SHARED_MAPS_BYTES:
+        settings = None  # too large to keep: computed again by each entry
+    parts = (settings, randomised.model, randomised.names, randomised.mode, seed, k, inputs,
+             target)  # fmt: skip
+    return shared("randomised_maps", parts, compute, randomised.model)
+
+
 @register_metric(
     "model_randomisation",
     category="randomisation",
@@ -242,7 +268,7 @@ def model_randomisation(
     randomised = randomised_model(model, layers, mode, seed)
     points = []
     for k in range(1, len(layers) + 1):
-        maps = reexplain(randomised.at(k), inputs, target)
+        maps = randomised_maps(randomised, k, seed, reexplain, inputs, target)
         points.append(map_similarity(attributions, maps, similarity, absolute))
     curves = torch.stack(points, dim=1)
     curve_x = torch.arange(1, len(layers) + 1, dtype=torch.float64, device=inputs.device)
