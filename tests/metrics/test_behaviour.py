@@ -5,9 +5,12 @@ left as found), NaN isolation, clear errors."""
 from __future__ import annotations
 
 import inspect
+import math
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 import xaibench
 from xaibench.metrics import METRICS
@@ -51,7 +54,7 @@ def small_params(metric: str, samples: torch.Tensor | slice = slice(None)) -> di
 
 
 def takes_batch_size(metric: str) -> bool:
-    return "batch_size" in inspect.signature(METRICS[metric].fn).parameters
+    return "batch_size" in inspect.signature(METRICS[metric].calling).parameters
 
 
 def test_every_registered_metric_has_small_test_settings():
@@ -80,11 +83,55 @@ def test_every_metric_meets_the_contract_of_a_plugin_and_any_order(metric, cnn1d
 
 @pytest.mark.parametrize("metric", [m for m in METRICS.builtin_names() if takes_batch_size(m)])
 def test_forward_chunk_size_does_not_change_scores(metric, cnn1d, signals):
+    """With batch_size=7, no forward pass sees more than 7 inputs (re-explanations included),
+    and the scores equal those computed in large chunks."""
     attr = xaibench.explain(cnn1d, signals, 1, "saliency")
     params = small_params(metric)
     big = xaibench.evaluate(cnn1d, signals, 1, attr, metric, batch_size=4096, **params)
-    small = xaibench.evaluate(cnn1d, signals, 1, attr, metric, batch_size=7, **params)
+    sizes = []
+    # On the first layer, as for methods; the copies model randomisation makes carry it too.
+    handle = cnn1d[0].register_forward_pre_hook(lambda m, args: sizes.append(len(args[0])))
+    try:
+        small = xaibench.evaluate(cnn1d, signals, 1, attr, metric, batch_size=7, **params)
+    finally:
+        handle.remove()
+    assert max(sizes) <= 7
     torch.testing.assert_close(big.scores, small.scores, rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+class InputRows(TorchDispatchMode):
+    """The most inputs' worth of values held by one tensor that an operation made: the size of
+    its storage (a view counts its base) in tensors of `shape`, the shape of one input."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = shape
+        self.most = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if isinstance(tensor, torch.Tensor) and tuple(tensor.shape[1:]) == self.shape:
+                one = math.prod(self.shape) * tensor.element_size()
+                self.most = max(self.most, tensor.untyped_storage().nbytes() // one)
+        return out
+
+
+@pytest.mark.parametrize("metric", METRICS.builtin_names())
+def test_no_metric_holds_more_inputs_at_once_than_given_or_batch_size(metric, cnn1d):
+    """Memory flat in N: on 40 inputs with batch_size=8, no tensor shaped like a batch of
+    inputs or maps that a metric makes (perturbed copies, their re-explained maps) holds more
+    than 40 of them: perturbed inputs are built a block at a time, never N x draws at once.
+    (Max-sensitivity held all N x perturbations copies and their maps before.)"""
+    inputs = torch.randn(40, 2, 16, generator=torch.Generator().manual_seed(2))
+    target = torch.arange(40) % 3
+    attr = xaibench.explain(cnn1d, inputs, target, "input_x_gradient")
+    params = dict(SMALL[metric], batch_size=8) if takes_batch_size(metric) else SMALL[metric]
+    if "masks" in params:
+        params["masks"] = torch.rand(40, 16, generator=torch.Generator().manual_seed(3)) < 0.4
+    with InputRows(tuple(inputs.shape[1:])) as rows:
+        xaibench.evaluate(cnn1d, inputs, target, attr, metric, **params)
+    assert 0 < rows.most <= len(inputs)
 
 
 @pytest.mark.parametrize("metric", METRICS.builtin_names())

@@ -12,31 +12,6 @@ from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.metrics.sharing import shared
 
 
-def perturbed_explanations(
-    inputs: Tensor,
-    target: Tensor,
-    reexplain: Explainer,
-    model: nn.Module,
-    radius: float,
-    perturbations: int,
-    seed: int,
-) -> tuple[Tensor, Tensor]:
-    """(maps of the perturbed copies (N, S, C, ...), the perturbations (S, C, ...))."""
-    # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
-    generator = torch.Generator().manual_seed(seed)
-    shape = (perturbations, *inputs.shape[1:])
-    deltas = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1) * radius
-    deltas = deltas.to(device=inputs.device, dtype=inputs.dtype)
-    copies = (inputs[:, None] + deltas[None]).flatten(0, 1)
-    maps = reexplain(model, copies, target.repeat_interleave(perturbations))
-    return maps.view(len(inputs), perturbations, *inputs.shape[1:]), deltas
-
-
-def distances(maps: Tensor, attributions: Tensor) -> Tensor:
-    """Frobenius norm ||phi(x + delta_s) - phi(x)|| per sample and perturbation (N, S)."""
-    return (maps.double() - attributions.double()[:, None]).flatten(2).norm(dim=2)
-
-
 def perturbed_distances(
     inputs: Tensor,
     target: Tensor,
@@ -47,8 +22,14 @@ def perturbed_distances(
     perturbations: int,
     seed: int,
 ) -> tuple[Tensor, Tensor]:
-    """(`distances` of the perturbed copies' maps to the given map (N, S), the perturbations
-    (S, C, ...)): what max-sensitivity and the local Lipschitz estimate are made of.
+    """(Frobenius norms ||phi(x + delta_s) - phi(x)|| of the perturbed copies' maps to the given
+    map, per sample and perturbation (N, S), the perturbations delta_s (S, C, ...)): what
+    max-sensitivity and the local Lipschitz estimate are made of.
+
+    The N x S copies, sample-major, are built and re-explained a block at a time, a block being
+    the explainer's `batch_size` copies (all of them for an explainer without one): the blocks
+    are the explain calls that re-explaining all copies at once would make, so the maps are the
+    same, and memory holds one block of copies and maps, not N x S of them.
 
     Both metrics with the same radius, perturbations and seed ask for the same thing: while a
     run shares work (sharing.py), the second one gets the first one's result instead of
@@ -56,10 +37,22 @@ def perturbed_distances(
     not the maps of the copies (N x S times the inputs' size)."""
 
     def compute() -> tuple[Tensor, Tensor]:
-        maps, deltas = perturbed_explanations(
-            inputs, target, reexplain, model, radius, perturbations, seed
-        )
-        return distances(maps, attributions), deltas
+        # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
+        generator = torch.Generator().manual_seed(seed)
+        shape = (perturbations, *inputs.shape[1:])
+        deltas = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1) * radius
+        deltas = deltas.to(device=inputs.device, dtype=inputs.dtype)
+        copies = len(inputs) * perturbations
+        block = getattr(reexplain, "batch_size", None) or copies
+        gaps = torch.empty(copies, dtype=torch.float64, device=inputs.device)
+        for start in range(0, copies, block):
+            stop = min(start + block, copies)
+            rows = torch.arange(start, stop, device=inputs.device)
+            samples, draws = rows // perturbations, rows % perturbations
+            maps = reexplain(model, inputs[samples] + deltas[draws], target[samples])
+            change = maps.double() - attributions[samples].double()
+            gaps[start:stop] = change.flatten(1).norm(dim=1)
+        return gaps.view(len(inputs), perturbations), deltas
 
     settings = getattr(reexplain, "settings", None)  # an explainer without them is not shared
     parts = (settings, model, inputs, target, attributions, radius, perturbations, seed)
@@ -91,15 +84,15 @@ def max_sensitivity(
     L-infinity ball of radius $r$ = `radius` (the sampling of captum and of the authors' code).
     $\Phi(x)$ is the given map, $\Phi(y)$ the same method's map of $y$ (re-explained); the norm
     is taken over every channel and position. The draws come from `seed` alone and are shared
-    by all samples, so a sample's score does not depend on its batch; all N x `perturbations`
-    copies are re-explained together. The estimate is a lower bound of the maximum and can only
-    rise with more perturbations. With `relative`, the score is divided by $\|\Phi(x)\|$ and an
-    all-zero map scores NaN; otherwise every score is defined. Closed form: on a linear model
-    the gradient does not depend on the input and scores 0. Cost: `perturbations`
-    re-explanations per sample, each costing what the method costs; in a run, `local_lipschitz`
-    (and another `max_sensitivity`) with the same radius, perturbations and seed takes these
-    re-explanations instead of running them again (kept until the run's scoring ends: the
-    N x `perturbations` distances per method).
+    by all samples, so a sample's score does not depend on its batch; the N x `perturbations`
+    copies are built and re-explained `batch_size` at a time. The estimate is a lower bound of
+    the maximum and can only rise with more perturbations. With `relative`, the score is divided
+    by $\|\Phi(x)\|$ and an all-zero map scores NaN; otherwise every score is defined. Closed
+    form: on a linear model the gradient does not depend on the input and scores 0. Cost:
+    `perturbations` re-explanations per sample, each costing what the method costs; in a run,
+    `local_lipschitz` (and another `max_sensitivity`) with the same radius, perturbations and
+    seed takes these re-explanations instead of running them again (kept until the run's
+    scoring ends: the N x `perturbations` distances per method).
 
     Lower is better: a robust map barely changes when the input moves by amounts too small to
     matter; a large value means two nearly identical inputs get visibly different explanations.
