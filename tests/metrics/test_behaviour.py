@@ -150,6 +150,35 @@ def test_non_finite_attributions_give_nan_for_those_samples_only(metric, bad, cn
         assert torch.isfinite(res.curves[keep]).all()
 
 
+class LargestOther(InputRows):
+    """The largest storage, in bytes, of a tensor an operation made that is not shaped like a
+    batch of inputs (those InputRows bounds)."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if isinstance(tensor, torch.Tensor) and tuple(tensor.shape[1:]) != self.shape:
+                self.most = max(self.most, tensor.untyped_storage().nbytes())
+        return out
+
+
+@pytest.mark.parametrize("metric", ["sensitivity_n", "faithfulness_correlation"])
+def test_subset_correlations_hold_a_blocks_outputs_not_every_samples(metric, cnn1d):
+    """With batch_size=64, 40 inputs make no larger tensor than 20 inputs (besides inputs and
+    maps): the outputs, drops and subset sums of the |n| x subsets perturbations are held a
+    block of samples at a time, not N x subsets x |n| of each (as they were)."""
+    inputs = torch.randn(40, 2, 16, generator=torch.Generator().manual_seed(2))
+    target = torch.arange(40) % 3
+    attr = xaibench.explain(cnn1d, inputs, target, "input_x_gradient")
+    largest = []
+    for n in (20, 40):
+        with LargestOther(tuple(inputs.shape[1:])) as other:
+            xaibench.evaluate(cnn1d, inputs[:n], target[:n], attr[:n], metric, batch_size=64,
+                              subsets=100)  # fmt: skip
+        largest.append(other.most)
+    assert largest[1] == largest[0]
+
+
 def test_evaluate_many_shares_forward_passes_but_matches_one_at_a_time(cnn1d, signals):
     maps = [xaibench.explain(cnn1d, signals, 0, m) for m in ("saliency", "gradcam", "random")]
     together = xaibench.evaluate_many(cnn1d, signals, 0, maps, "sensitivity_n", subsets=20)

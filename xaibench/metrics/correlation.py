@@ -81,18 +81,31 @@ def subset_correlations(
     masks = random_subsets(positions, sizes, subsets, seed).to(inputs.device)
     masks = masks.view(len(sizes) * subsets, positions)
     replacement = make_baseline(baseline, inputs, seed=seed)
-
-    def make_inputs(samples: slice, items: slice) -> Tensor:
-        return where_grid(masks[None, items], replacement[samples], inputs[samples])
-
     original = forward_unperturbed(model, inputs, target, output, batch_size)
-    perturbed = forward_grid(model, target, len(masks), make_inputs, output, batch_size)
-    drops = (original[:, None] - perturbed).double()
-    drops = drops.view(count, len(sizes), subsets)
-    correlations = []
-    for attribution in attributions:
-        mass = position_scores(attribution).double() @ masks.double().T
-        correlations.append(pearson(mass.view(count, len(sizes), subsets), drops))
+    correlations = [
+        torch.empty(count, len(sizes), dtype=torch.float64, device=inputs.device)
+        for _ in attributions
+    ]
+    # A block of samples at a time: the samples of one forward pass of forward_grid (its blocks,
+    # so the same forwards), or one sample when its subsets take several. Memory holds a block's
+    # outputs, drops and subset sums, not N x len(masks) of each.
+    block = max(1, batch_size // len(masks))
+    subset_of = masks.double().T  # (positions, subsets): a map's sum over each subset
+    for start in range(0, count, block):
+        samples = slice(start, min(start + block, count))
+
+        def make_inputs(rows: slice, items: slice, first: int = start) -> Tensor:
+            rows = slice(first + rows.start, first + rows.stop)
+            return where_grid(masks[None, items], replacement[rows], inputs[rows])
+
+        perturbed = forward_grid(
+            model, target[samples], len(masks), make_inputs, output, batch_size
+        )
+        drops = (original[samples, None] - perturbed).double()
+        drops = drops.view(-1, len(sizes), subsets)
+        for correlation, attribution in zip(correlations, attributions, strict=True):
+            mass = position_scores(attribution[samples]).double() @ subset_of
+            correlation[samples] = pearson(mass.view(-1, len(sizes), subsets), drops)
     return correlations
 
 
