@@ -68,7 +68,7 @@ CPU_DRAWS = {
     ("metrics/infidelity.py", "infidelity"),
     ("metrics/randomisation.py", "other_classes"),
     ("metrics/road.py", "road"),
-    ("metrics/robustness.py", "perturbed_explanations"),
+    ("metrics/robustness.py", "drawn_perturbations"),
     ("perturb.py", "uniform_baseline"),
 }
 

@@ -12,6 +12,16 @@ from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.metrics.sharing import shared
 
 
+def drawn_perturbations(inputs: Tensor, radius: float, perturbations: int, seed: int) -> Tensor:
+    """`perturbations` draws (S, C, ...) uniform in the L-infinity ball of `radius`, from `seed`
+    alone, on the inputs' device and dtype."""
+    # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
+    generator = torch.Generator().manual_seed(seed)
+    shape = (perturbations, *inputs.shape[1:])
+    deltas = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1) * radius
+    return deltas.to(device=inputs.device, dtype=inputs.dtype)
+
+
 def perturbed_distances(
     inputs: Tensor,
     target: Tensor,
@@ -37,11 +47,7 @@ def perturbed_distances(
     not the maps of the copies (N x S times the inputs' size)."""
 
     def compute() -> tuple[Tensor, Tensor]:
-        # A CPU generator, its draws moved once: every device gets the numbers a CPU run draws.
-        generator = torch.Generator().manual_seed(seed)
-        shape = (perturbations, *inputs.shape[1:])
-        deltas = (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1) * radius
-        deltas = deltas.to(device=inputs.device, dtype=inputs.dtype)
+        deltas = drawn_perturbations(inputs, radius, perturbations, seed)
         copies = len(inputs) * perturbations
         block = getattr(reexplain, "batch_size", None) or copies
         gaps = torch.empty(copies, dtype=torch.float64, device=inputs.device)
