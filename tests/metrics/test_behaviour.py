@@ -126,7 +126,9 @@ def test_no_metric_holds_more_inputs_at_once_than_given_or_batch_size(metric, cn
     inputs = torch.randn(40, 2, 16, generator=torch.Generator().manual_seed(2))
     target = torch.arange(40) % 3
     attr = xaibench.explain(cnn1d, inputs, target, "input_x_gradient")
-    params = dict(SMALL[metric], batch_size=8) if takes_batch_size(metric) else SMALL[metric]
+    params = dict(SMALL[metric])  # a copy: SMALL's masks belong to the other tests' 6 inputs
+    if takes_batch_size(metric):
+        params["batch_size"] = 8
     if "masks" in params:
         params["masks"] = torch.rand(40, 16, generator=torch.Generator().manual_seed(3)) < 0.4
     with InputRows(tuple(inputs.shape[1:])) as rows:
