@@ -5,7 +5,10 @@ import logging
 import pytest
 import torch
 
+from tests.helpers import compose_config
 from xaibench import threads
+from xaibench.registry import XaibenchError
+from xaibench.run import run
 from xaibench.threads import busy_warning, cpu_threads, cpus_given, leading_count
 
 
@@ -43,29 +46,39 @@ def test_a_busy_cpu_is_warned_only_when_other_work_fills_it_and_threads_would_sh
     assert "\n" not in line
 
 
-def test_cpu_threads_sets_the_count_for_the_block_only(monkeypatch, caplog):
+def test_cpu_threads_sets_the_count_for_the_block_only(monkeypatch):
     monkeypatch.setattr(threads, "cpus_given", lambda: (1, "OMP_NUM_THREADS"))
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     before = torch.get_num_threads()
     with cpu_threads("auto"):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
     with cpu_threads(None):  # PyTorch's default: untouched
         assert torch.get_num_threads() == before
-    assert not caplog.records
 
 
-def test_auto_on_a_busy_cpu_logs_one_warning_and_keeps_the_count(monkeypatch, caplog):
+def test_the_load_never_changes_the_count_only_warns_for_auto(monkeypatch):
     monkeypatch.setattr(threads, "cpus_given", lambda: (2, "the CPU affinity"))
     monkeypatch.setattr(threads, "available_cpus", lambda: 2)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (3.0, 2.0, 1.0))
-    caplog.set_level(logging.WARNING, logger="xaibench")
     before = torch.get_num_threads()
     try:
         with cpu_threads("auto"):
             # the load never changes the count: it decides the trained weights (models/zoo.py)
             assert torch.get_num_threads() == 2
+            line = threads.busy_cpu_warning("auto")
+            assert line is not None and "load average 3.0 on 2 CPUs" in line
+            assert threads.busy_cpu_warning(2) is None  # a count the user chose: no advice
+            assert threads.busy_cpu_warning(None) is None
     finally:
         torch.set_num_threads(before)
-    (record,) = caplog.records
-    assert "load average 3.0 on 2 CPUs" in record.getMessage()
+
+
+def test_a_run_refused_at_run_time_logs_no_busy_warning(monkeypatch, caplog, tmp_path):
+    """The warning comes once every check has passed: a refused run logs nothing, so Hydra's
+    log stays empty and the refused run leaves no folder (runfolder.discard_unstarted)."""
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    caplog.set_level(logging.WARNING, logger="xaibench")
+    config = compose_config("debug=fast", "samples=100000", f"cache_dir={tmp_path}")
+    with pytest.raises(XaibenchError, match="samples=100000 is more than"):
+        run(config)
+    assert not [r for r in caplog.records if "CPU is busy" in r.getMessage()]

@@ -56,7 +56,7 @@ from xaibench.samples import (
 from xaibench.scoring import CacheKeys, explain_all, score_all
 from xaibench.settings import CONF_DIR, Settings, read_settings
 from xaibench.stages import Stages
-from xaibench.threads import cpu_threads
+from xaibench.threads import busy_cpu_warning, cpu_threads
 
 __all__ = ["CONF_DIR", "RunResult", "main", "run"]
 
@@ -90,8 +90,9 @@ def run(cfg: DictConfig, run_id: str = "", overrides: list[str] | None = None) -
                                      index if sharded else None)  # fmt: skip
         if sharded:
             explained["shard"] = shard.record()
-        if warning := lopsided_warning(explained):
-            log.warning(warning)
+        for warning in (lopsided_warning(explained), busy_cpu_warning(settings.threads)):
+            if warning:
+                log.warning(warning)
         keys = CacheKeys(trained.key, samples, run_context(data, samples))
         maps = explain_all(trained.model, samples, settings.methods, keys, stages,
                            settings.batch_size, settings.progress, shard)  # fmt: skip

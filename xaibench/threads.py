@@ -113,10 +113,16 @@ def resolve_threads(threads: int | str | None) -> int | None:
         return int(threads)
     count, source = cpus_given()
     log.debug("threads: auto gives %d, set by %s", count, source)
-    if hasattr(os, "getloadavg") and (warning := busy_warning(count, os.getloadavg()[0],
-                                                              available_cpus())):  # fmt: skip
-        log.warning(warning)
     return count
+
+
+def busy_cpu_warning(threads: int | str | None) -> str | None:
+    """For a run with `threads: auto`, a line when its threads would share busy CPUs (see
+    `busy_warning`), else None. A run logs it once its settings have passed every check: a run
+    refused on the way logs nothing, and so leaves no folder (runfolder.discard_unstarted)."""
+    if threads != AUTO or not hasattr(os, "getloadavg"):
+        return None
+    return busy_warning(torch.get_num_threads(), os.getloadavg()[0], available_cpus())
 
 
 @contextmanager
