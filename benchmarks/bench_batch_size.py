@@ -13,18 +13,15 @@ About 3 minutes on one core; the first run trains the MNIST-1D CNN into the cach
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import pandas as pd
 import torch
+from common import batch_of, cached_model
 from torch import Tensor, nn
 
 import xaibench
-from xaibench.cache import DEFAULT_CACHE_DIR, Cache
 from xaibench.counting import count_forwards
-from xaibench.data import load_dataset
-from xaibench.models import ModelSpec, get_model
 
 METRICS = ("deletion", "insertion", "aopc_morf", "sensitivity_n", "faithfulness_correlation")
 FLOOR_BATCHES = (128, 256, 1024, 4096)
@@ -33,7 +30,7 @@ FLOOR_BATCHES = (128, 256, 1024, 4096)
 @torch.inference_mode()
 def floor_seconds(model: nn.Module, inputs: Tensor, rows: int, size: int) -> float:
     """Seconds of `rows` bare forwards in batches of `size`, from the per-row time of a few."""
-    batch = inputs.repeat(-(-size // len(inputs)), *[1] * (inputs.dim() - 1))[:size].contiguous()
+    batch = batch_of(inputs, size)
     repeats = max(2, 16384 // size)
     model(batch)
     started = time.perf_counter()
@@ -50,10 +47,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs=2, default=[256, 4096])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cache = Cache(os.environ.get("XAIBENCH_CACHE", DEFAULT_CACHE_DIR))
-    data, spec, _ = load_dataset("mnist1d", {}, cache)
-    model = get_model(ModelSpec("mnist1d_cnn"), data, spec, cache, torch.device("cpu")).model
-    model.eval()
+    data, trained = cached_model()
+    model = trained.model
     inputs = data.x_test[: args.samples]
     with torch.inference_mode():
         target = model(inputs).argmax(dim=1)

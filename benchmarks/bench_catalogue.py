@@ -27,22 +27,20 @@ The first run trains the model into the cache.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
+from common import batch_of, cached_model
 from torch import Tensor, nn
 
-from xaibench.cache import DEFAULT_CACHE_DIR, Cache
 from xaibench.counting import count_forwards
-from xaibench.data import load_dataset
 from xaibench.methods import METHODS, explain_in_batches
 from xaibench.metrics import METRICS, evaluate_many
 from xaibench.metrics.sharing import sharing
-from xaibench.models import ModelSpec, get_model, predict_classes
+from xaibench.models import predict_classes
 from xaibench.provenance import resolve_device
 from xaibench.registry import context_for
 
@@ -65,8 +63,7 @@ def per_row_seconds(model: nn.Module, inputs: Tensor, backward: bool) -> tuple[f
     """The fastest time per row over the floor's batch sizes, and the batch size giving it."""
     best = (float("inf"), 0)
     for size in FLOOR_BATCHES:
-        batch = inputs.repeat(-(-size // len(inputs)), *[1] * (inputs.dim() - 1))[:size]
-        batch = batch.contiguous()
+        batch = batch_of(inputs, size)
         batches = max(2, 2 * FLOOR_BATCHES[-1] // size)  # enough rows to time at every size
         times = []
         for _ in range(3):
@@ -100,10 +97,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    cache = Cache(os.environ.get("XAIBENCH_CACHE", DEFAULT_CACHE_DIR))
     dataset, model_name = SETUPS[args.setup]
-    data, spec, _ = load_dataset(dataset, {}, cache)
-    trained = get_model(ModelSpec(model_name), data, spec, cache, device)
+    data, trained = cached_model(dataset, model_name, device)
     model = trained.model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)

@@ -12,19 +12,16 @@ About 4 minutes on one core; the first run trains the MNIST-1D CNN into the cach
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import torch
+from common import cached_model
 from torch import Tensor
 
 import xaibench
-from xaibench.cache import DEFAULT_CACHE_DIR, Cache
-from xaibench.data import load_dataset
-from xaibench.models import ModelSpec, get_model
 
 
 def main() -> None:
@@ -34,10 +31,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cache = Cache(os.environ.get("XAIBENCH_CACHE", DEFAULT_CACHE_DIR))
-    data, spec, _ = load_dataset("mnist1d", {}, cache)
-    model = get_model(ModelSpec("mnist1d_cnn"), data, spec, cache, torch.device("cpu")).model
-    model.eval()
+    data, trained = cached_model()
+    model = trained.model
     x = data.x_test[: args.samples]
     with torch.inference_mode():
         t = model(x).argmax(dim=1)

@@ -22,18 +22,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from collections.abc import Callable
 
 import torch
 import torchvision
+from common import cached_model, timed
 from tabulate import tabulate
 
 import xaibench
-from xaibench.cache import Cache
-from xaibench.data import load_dataset
 from xaibench.methods import METHODS
-from xaibench.models import ModelSpec, get_model
 from xaibench.provenance import resolve_device
 from xaibench.registry import XaibenchError, context_for
 
@@ -41,16 +38,7 @@ from xaibench.registry import XaibenchError, context_for
 def best_time(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
     """Seconds of the fastest of `repeats` calls, after one warm-up call."""
     fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        started = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - started)
-    return min(times)
+    return min(timed(fn, device) for _ in range(repeats))
 
 
 def forward_floor(model, inputs, repeats, device) -> float:
@@ -62,9 +50,7 @@ def forward_floor(model, inputs, repeats, device) -> float:
 
 
 def mnist1d_setting(device: torch.device, samples: int, cache_dir: str):
-    cache = Cache(cache_dir)
-    data, spec, _ = load_dataset("mnist1d", {}, cache)
-    trained = get_model(ModelSpec("mnist1d_cnn"), data, spec, cache, device, progress=False)
+    data, trained = cached_model("mnist1d", "mnist1d_cnn", device, cache_dir)
     inputs = data.x_test[:samples].to(device)
     with torch.no_grad():
         target = trained.model(inputs).argmax(dim=1)

@@ -16,18 +16,13 @@ The first run trains the model (about 30 s on 2 cores) into the cache.
 from __future__ import annotations
 
 import argparse
-import os
-import time
-from collections.abc import Callable
 
 import pandas as pd
 import torch
+from common import batch_of, cached_model, timed
 from torch import Tensor, nn
 
 import xaibench
-from xaibench.cache import DEFAULT_CACHE_DIR, Cache
-from xaibench.data import load_dataset
-from xaibench.models import ModelSpec, get_model
 from xaibench.provenance import resolve_device
 from xaibench.registry import XaibenchError
 
@@ -61,22 +56,10 @@ class CountingModel(nn.Module):
         return self.model(x)
 
 
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds of one call of `fn`, waiting for the device's queued work at both ends (a GPU
-    runs asynchronously: without the wait, the clock stops before the work is done)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    started = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - started
-
-
 @torch.inference_mode()
 def floor_seconds(model: nn.Module, inputs: Tensor, rows: int, batch_size: int) -> float:
     """Time of `rows` forwards of the bare model in full batches, inputs built beforehand."""
-    batch = inputs.repeat(-(-batch_size // len(inputs)), 1, 1)[:batch_size].contiguous()
+    batch = batch_of(inputs, batch_size)
     sizes = [batch_size] * (rows // batch_size) + ([rows % batch_size] if rows % batch_size else [])
 
     def forwards() -> None:
@@ -129,9 +112,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
-    cache = Cache(os.environ.get("XAIBENCH_CACHE", DEFAULT_CACHE_DIR))
-    data, spec, _ = load_dataset("mnist1d", {}, cache)
-    trained = get_model(ModelSpec("mnist1d_cnn"), data, spec, cache, device)
+    data, trained = cached_model(device=device)
     model = trained.model
     inputs = data.x_test[: args.samples].to(device)
     with torch.inference_mode():

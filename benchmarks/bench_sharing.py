@@ -18,22 +18,19 @@ The first run trains the model (about 30 s on 2 cores) into the cache.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from contextlib import nullcontext
 
 import pandas as pd
 import torch
+from common import cached_model
 from torch import Tensor, nn
 
 import xaibench
-from xaibench.cache import DEFAULT_CACHE_DIR, Cache
 from xaibench.counting import count_forwards
-from xaibench.data import load_dataset
 from xaibench.methods import METHODS
 from xaibench.metrics import evaluate_many
 from xaibench.metrics.sharing import sharing
-from xaibench.models import ModelSpec, get_model
 from xaibench.registry import context_for
 
 METRICS = ("max_sensitivity", "local_lipschitz", "model_randomisation", "random_logit")
@@ -78,9 +75,8 @@ def main() -> None:
     parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cache = Cache(os.environ.get("XAIBENCH_CACHE", DEFAULT_CACHE_DIR))
-    data, spec, _ = load_dataset("mnist1d", {}, cache)
-    model = get_model(ModelSpec("mnist1d_cnn"), data, spec, cache, torch.device("cpu")).model
+    data, trained = cached_model()
+    model = trained.model
     inputs = data.x_test[: args.samples]
     with torch.inference_mode():
         target = model(inputs).argmax(dim=1)
