@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
@@ -265,6 +266,19 @@ METRIC_VARIANTS: list[tuple[str, dict]] = [
 def variant_id(name: str, settings: dict) -> str:
     """A test id: the name and the settings that differ from its small defaults."""
     return "-".join([name, *(f"{key}={value}" for key, value in settings.items())])
+
+
+# The device tests' cases (test_device_hygiene.py, test_cuda.py): every built-in method and
+# metric with its small defaults, and the variants that take other code paths, in 1D and 2D.
+DEVICE_DIMS = [1, 2]
+METHOD_CASES = [
+    pytest.param(name, settings, id=variant_id(name, settings))
+    for name, settings in [(m, {}) for m in METHODS.builtin_names()] + METHOD_VARIANTS
+]
+METRIC_CASES = [
+    pytest.param(name, settings, id=variant_id(name, settings))
+    for name, settings in [(m, {}) for m in METRICS.builtin_names()] + METRIC_VARIANTS
+]
 
 
 def device_problem(dims: int, samples: int, device: str | torch.device = "cpu") -> tuple:

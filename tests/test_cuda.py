@@ -23,15 +23,13 @@ import torch
 
 import xaibench
 from tests.helpers import (
-    METHOD_VARIANTS,
-    METRIC_VARIANTS,
+    DEVICE_DIMS,
+    METHOD_CASES,
+    METRIC_CASES,
     device_problem,
     method_settings,
     metric_settings,
-    variant_id,
 )
-from xaibench.methods import METHODS
-from xaibench.metrics import METRICS
 from xaibench.metrics.randomisation import randomise
 
 DEVICE = os.environ.get("XAIBENCH_TEST_DEVICE", "cuda")
@@ -41,15 +39,6 @@ SAMPLES = 4
 # (docs/guide/gpu.md): if a rank-based or discrete metric (monotonicity, `output: correct`)
 # fails by a near-tie, that is the device's rounding, not a bug; say so on that page.
 TOLERANCE = {"rtol": 1e-3, "atol": 1e-4}
-DIMS = [1, 2]
-METHOD_CASES = [
-    pytest.param(name, settings, id=variant_id(name, settings))
-    for name, settings in [(m, {}) for m in METHODS.builtin_names()] + METHOD_VARIANTS
-]
-METRIC_CASES = [
-    pytest.param(name, settings, id=variant_id(name, settings))
-    for name, settings in [(m, {}) for m in METRICS.builtin_names()] + METRIC_VARIANTS
-]
 
 
 def available(device: str) -> bool:
@@ -109,7 +98,7 @@ def scored(metric: str, variant: dict, dims: int, device: str) -> xaibench.Metri
     return xaibench.evaluate(model, inputs, target, maps, metric, **settings)
 
 
-@pytest.mark.parametrize("dims", DIMS)
+@pytest.mark.parametrize("dims", DEVICE_DIMS)
 @pytest.mark.parametrize(("method", "variant"), METHOD_CASES)
 def test_a_method_gives_the_cpu_maps_on_the_device(method, variant, dims):
     on_device = explained(method, variant, dims, DEVICE)
@@ -117,7 +106,7 @@ def test_a_method_gives_the_cpu_maps_on_the_device(method, variant, dims):
     torch.testing.assert_close(on_device, on_cpu, **TOLERANCE)
 
 
-@pytest.mark.parametrize("dims", DIMS)
+@pytest.mark.parametrize("dims", DEVICE_DIMS)
 @pytest.mark.parametrize(("metric", "variant"), METRIC_CASES)
 def test_a_metric_gives_the_cpu_scores_on_the_device(metric, variant, dims):
     on_device, on_cpu = scored(metric, variant, dims, DEVICE), scored(metric, variant, dims, "cpu")
@@ -127,7 +116,7 @@ def test_a_metric_gives_the_cpu_scores_on_the_device(metric, variant, dims):
         torch.testing.assert_close(on_device.curve_x, on_cpu.curve_x, **TOLERANCE)
 
 
-@pytest.mark.parametrize("dims", DIMS)
+@pytest.mark.parametrize("dims", DEVICE_DIMS)
 def test_random_draws_are_the_cpu_draws_on_the_device(dims):
     assert torch.equal(explained("random", {}, dims, DEVICE), explained("random", {}, dims, "cpu"))
 

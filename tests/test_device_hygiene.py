@@ -32,15 +32,13 @@ from torch.overrides import TorchFunctionMode
 
 import xaibench
 from tests.helpers import (
-    METHOD_VARIANTS,
-    METRIC_VARIANTS,
+    DEVICE_DIMS,
+    METHOD_CASES,
+    METRIC_CASES,
     device_problem,
     method_settings,
     metric_settings,
-    variant_id,
 )
-from xaibench.methods import METHODS
-from xaibench.metrics import METRICS
 
 PACKAGE = Path(xaibench.__file__).resolve().parent
 TORCH = Path(torch.__file__).resolve().parent
@@ -182,15 +180,6 @@ def xaibench_only(counts: Counter) -> Counter:
 
 
 BATCH = 4  # inputs per batch: 2 inputs make one batch or a few, 6 inputs three times as many
-DIMS = [1, 2]
-METHOD_CASES = [
-    pytest.param(name, settings, id=variant_id(name, settings))
-    for name, settings in [(m, {}) for m in METHODS.builtin_names()] + METHOD_VARIANTS
-]
-METRIC_CASES = [
-    pytest.param(name, settings, id=variant_id(name, settings))
-    for name, settings in [(m, {}) for m in METRICS.builtin_names()] + METRIC_VARIANTS
-]
 
 
 def explain_run(method: str, variant: dict, dims: int, samples: int):
@@ -206,7 +195,7 @@ def evaluate_run(metric: str, variant: dict, dims: int, samples: int):
     return lambda: xaibench.evaluate(model, inputs, target, maps, metric, **settings)
 
 
-@pytest.mark.parametrize("dims", DIMS)
+@pytest.mark.parametrize("dims", DEVICE_DIMS)
 @pytest.mark.parametrize(("method", "variant"), METHOD_CASES)
 def test_a_method_makes_no_more_host_round_trips_for_more_batches(method, variant, dims):
     small = traffic(explain_run(method, variant, dims, 2))
@@ -217,7 +206,7 @@ def test_a_method_makes_no_more_host_round_trips_for_more_batches(method, varian
     assert not stray, f"{method}: tensors made without the inputs' device: {shown(stray)}"
 
 
-@pytest.mark.parametrize("dims", DIMS)
+@pytest.mark.parametrize("dims", DEVICE_DIMS)
 @pytest.mark.parametrize(("metric", "variant"), METRIC_CASES)
 def test_a_metric_makes_no_more_host_round_trips_for_more_batches(metric, variant, dims):
     small = traffic(evaluate_run(metric, variant, dims, 2))
