@@ -23,7 +23,11 @@ from torch import Tensor, nn
 import xaibench
 from xaibench.counting import count_forwards
 
-METRICS = ("deletion", "insertion", "aopc_morf", "sensitivity_n", "faithfulness_correlation")
+# Every metric that runs perturbed inputs forward (perturb.forward_grid).
+METRICS = (
+    "deletion", "insertion", "aopc_morf", "aopc_lerf", "sensitivity_n",
+    "faithfulness_correlation", "infidelity", "monotonicity", "road_morf", "road_lerf",
+)  # fmt: skip
 FLOOR_BATCHES = (128, 256, 1024, 4096)
 
 

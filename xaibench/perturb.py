@@ -9,6 +9,7 @@ by their summed attribution, as Samek et al. 2017 rank 9x9 image regions.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Annotated
@@ -191,6 +192,33 @@ def target_output(logits: Tensor, target: Tensor, output: str) -> Tensor:
 GridInputs = Callable[[slice, slice], Tensor]
 
 
+# On a CPU a forward pass costs up to twice as much per input in batches of thousands of small
+# inputs as in batches of a few hundred: the activations of 4096 MNIST-1D signals (about 21 MB
+# per layer) no longer fit in the caches (docs/guide/scale.md, "Against the best batch size").
+# So on a CPU the perturbation metrics run at most this many inputs' worth of values per forward
+# pass, whatever larger `batch_size` they were given; a GPU takes `batch_size` as it is.
+CPU_FORWARD_VALUES = 256 * 40
+
+
+def rows_per_forward(batch_size: int, example: Tensor) -> int:
+    """The most perturbed inputs run at once: `batch_size`, and on a CPU no more than fill
+    CPU_FORWARD_VALUES (at least 16: fewer rows take another, differently rounding kernel path,
+    docs/guide/guarantees.md)."""
+    rows = max(1, int(batch_size))
+    if example.device.type == "cpu":
+        rows = min(rows, max(16, CPU_FORWARD_VALUES // max(1, example.numel())))
+    return rows
+
+
+def even_slices(total: int, most: int) -> list[slice]:
+    """`total` items in the fewest slices of at most `most`, their lengths differing by at most
+    one: no small remainder (a forward of a few rows rounds differently on a CPU, so a block's
+    size should not depend on where the data happens to end)."""
+    parts = -(-total // most)
+    bounds = [i * total // parts for i in range(parts + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
 @torch.inference_mode()
 def forward_grid(
     model: torch.nn.Module,
@@ -199,27 +227,27 @@ def forward_grid(
     make_inputs: GridInputs,
     output: str,
     batch_size: int,
+    inputs: Tensor,
 ) -> Tensor:
     """Target outputs (N, per_sample) of `per_sample` perturbed inputs of each of N samples.
 
     `make_inputs(samples, items)` builds the perturbed inputs for a block of consecutive
     samples and items as one tensor (len(samples) * len(items), C, ...), sample-major, so
     callers build a block with a few broadcast operations rather than per-row gathers. Blocks
-    hold whole samples when a sample's items fit in `batch_size`, else parts of one sample:
-    never more than `batch_size` inputs are built and run at once (and at least one).
+    hold whole samples when a sample's items fit in a forward pass, else parts of one sample,
+    in even slices: never more than `batch_size` inputs are built and run at once (on a CPU
+    fewer: rows_per_forward, for inputs of the size and device of `inputs`, the unperturbed
+    ones).
     """
     n = len(target)
-    batch_size = max(1, int(batch_size))
+    most = rows_per_forward(batch_size, inputs[0])
     outputs = torch.empty(n, per_sample, device=target.device)  # dtype set by the first block
-    if per_sample <= batch_size:
-        step = batch_size // per_sample
-        blocks = [(slice(s, min(s + step, n)), slice(0, per_sample)) for s in range(0, n, step)]
+    if per_sample <= most:
+        whole = slice(0, per_sample)
+        blocks = [(samples, whole) for samples in even_slices(n, most // per_sample)]
     else:
-        blocks = [
-            (slice(s, s + 1), slice(i, min(i + batch_size, per_sample)))
-            for s in range(n)
-            for i in range(0, per_sample, batch_size)
-        ]
+        parts = even_slices(per_sample, most)
+        blocks = [(slice(s, s + 1), items) for s in range(n) for items in parts]
     for samples, items in blocks:
         logits = model(make_inputs(samples, items))
         rows = samples.stop - samples.start
@@ -239,4 +267,4 @@ def forward_unperturbed(
     def unperturbed(samples: slice, items: slice) -> Tensor:
         return inputs[samples]
 
-    return forward_grid(model, target, 1, unperturbed, output, batch_size)[:, 0]
+    return forward_grid(model, target, 1, unperturbed, output, batch_size, inputs)[:, 0]

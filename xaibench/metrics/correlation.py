@@ -86,9 +86,9 @@ def subset_correlations(
         torch.empty(count, len(sizes), dtype=torch.float64, device=inputs.device)
         for _ in attributions
     ]
-    # A block of samples at a time: the samples of one forward pass of forward_grid (its blocks,
-    # so the same forwards), or one sample when its subsets take several. Memory holds a block's
-    # outputs, drops and subset sums, not N x len(masks) of each.
+    # A block of samples at a time: as many as `batch_size` perturbed inputs hold, or one sample
+    # when its subsets take more (forward_grid runs them in its own, possibly smaller, passes).
+    # Memory holds a block's outputs, drops and subset sums, not N x len(masks) of each.
     block = max(1, batch_size // len(masks))
     subset_of = masks.double().T  # (positions, subsets): a map's sum over each subset
     for start in range(0, count, block):
@@ -99,7 +99,7 @@ def subset_correlations(
             return where_grid(masks[None, items], replacement[rows], inputs[rows])
 
         perturbed = forward_grid(
-            model, target[samples], len(masks), make_inputs, output, batch_size
+            model, target[samples], len(masks), make_inputs, output, batch_size, inputs
         )
         drops = (original[samples, None] - perturbed).double()
         drops = drops.view(-1, len(sizes), subsets)
