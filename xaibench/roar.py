@@ -50,7 +50,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from xaibench.data import Dataset, load_dataset
-from xaibench.files import atomic_write, atomic_write_text
+from xaibench.files import atomic_write_text, write_parquet
 from xaibench.methods import explain_in_batches
 from xaibench.models import get_model, predict_classes
 from xaibench.perturb import region_ranks
@@ -369,8 +369,8 @@ def write_run_tables(
         "overrides": " ".join(overrides),
     }  # fmt: skip  (`seed` is each row's model seed)
     scores, curves = roar_tables(samples, settings, options, run_values)
-    atomic_write(folder / "scores.parquet", lambda tmp: scores.to_parquet(tmp, index=False))
-    atomic_write(folder / "curves.parquet", lambda tmp: curves.to_parquet(tmp, index=False))
+    write_parquet(scores, folder / "scores.parquet")
+    write_parquet(curves, folder / "curves.parquet")
     finished = datetime.now(UTC)
     meta = {
         "experiment": settings.name,

@@ -17,7 +17,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from xaibench.files import atomic_write, atomic_write_text
+from xaibench.files import atomic_write, atomic_write_text, write_parquet
 from xaibench.metrics import METRICS
 from xaibench.origins import locate, origin
 from xaibench.registry import XaibenchError
@@ -124,8 +124,8 @@ def write_run(folder: Path, result: RunResult) -> None:
     """Write tables, plots and metadata; every file appears complete or not at all, and
     meta.json, written last, marks the folder complete (or failed: its `status`). Plots that
     an earlier, interrupted run left and this one did not make are removed."""
-    atomic_write(folder / "scores.parquet", lambda tmp: result.scores.to_parquet(tmp, index=False))
-    atomic_write(folder / "curves.parquet", lambda tmp: result.curves.to_parquet(tmp, index=False))
+    write_parquet(result.scores, folder / "scores.parquet")
+    write_parquet(result.curves, folder / "curves.parquet")
     atomic_write(folder / "summary.csv", lambda tmp: result.summary.to_csv(tmp, index=False))
     atomic_write_text(folder / "summary.md", summary_text(result.meta, result.summary) + "\n")
     plots = write_plots(folder / "plots", result)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xaibench.files import atomic_write, atomic_write_text
+from xaibench.files import atomic_write, atomic_write_text, write_parquet
 from xaibench.report.agreement_tests import (
     AGREEMENT_TEST_COLUMNS,
     agreement_tests,
@@ -81,7 +81,7 @@ def write_report(
     groups = build_leaderboard(runs, settings)
     table = leaderboard_table(groups)
     atomic_write(out / "leaderboard.csv", lambda tmp: table.to_csv(tmp, index=False))
-    atomic_write(out / "leaderboard.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    write_parquet(table, out / "leaderboard.parquet")
     atomic_write_text(out / "leaderboard.md", leaderboard_markdown(groups, settings))
     atomic_write_text(out / "leaderboard.tex", leaderboard_latex(groups, settings))
     pairwise = pairwise_table(groups)
