@@ -195,28 +195,42 @@ GridInputs = Callable[[slice, slice], Tensor]
 # On a CPU a forward pass costs up to twice as much per input in batches of thousands of small
 # inputs as in batches of a few hundred: the activations of 4096 MNIST-1D signals (about 21 MB
 # per layer) no longer fit in the caches (docs/guide/scale.md, "Against the best batch size").
-# So on a CPU the perturbation metrics run at most this many inputs' worth of values per forward
-# pass, whatever larger `batch_size` they were given; a GPU takes `batch_size` as it is.
+# So on a CPU the perturbation metrics and methods run at most this many input values per forward
+# pass (forward_in_passes), whatever larger `batch_size` they were given; a GPU takes
+# `batch_size` as it is.
 CPU_FORWARD_VALUES = 256 * 40
 
 
 def rows_per_forward(batch_size: int, example: Tensor) -> int:
-    """The most perturbed inputs run at once: `batch_size`, and on a CPU no more than fill
-    CPU_FORWARD_VALUES (at least 16: fewer rows take another, differently rounding kernel path,
-    docs/guide/guarantees.md)."""
+    """The most inputs like `example` (one input) to run in one forward pass: `batch_size`,
+    and on a CPU no more than fill CPU_FORWARD_VALUES, but at least 16 (fewer rows take
+    another, differently rounding kernel path, docs/guide/guarantees.md)."""
     rows = max(1, int(batch_size))
     if example.device.type == "cpu":
         rows = min(rows, max(16, CPU_FORWARD_VALUES // max(1, example.numel())))
     return rows
 
 
-def even_slices(total: int, most: int) -> list[slice]:
-    """`total` items in the fewest slices of at most `most`, their lengths differing by at most
-    one: no small remainder (a forward of a few rows rounds differently on a CPU, so a block's
-    size should not depend on where the data happens to end)."""
-    parts = -(-total // most)
-    bounds = [i * total // parts for i in range(parts + 1)]
+def pass_slices(rows: int, batch_size: int, example: Tensor) -> list[slice]:
+    """The forward passes for a batch of `rows` inputs like `example`: one when it fits in
+    rows_per_forward, else even slices of at most that many, none under 16 rows (so no small
+    remainder: a slice's size does not depend on where the batch happens to end)."""
+    most = rows_per_forward(batch_size, example)
+    if rows <= most:
+        return [slice(0, rows)]
+    parts = max(1, min(-(-rows // most), rows // 16))
+    bounds = [i * rows // parts for i in range(parts + 1)]
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def forward_in_passes(model: Callable[[Tensor], Tensor], batch: Tensor, batch_size: int) -> Tensor:
+    """`model(batch)`, run in the passes of pass_slices: the same outputs (on a CPU a row's
+    output does not depend on the other rows of a pass of 16 or more, tested), in less time
+    on a CPU when the batch is large."""
+    passes = pass_slices(len(batch), batch_size, batch[0])
+    if len(passes) == 1:
+        return model(batch)
+    return torch.cat([model(batch[rows]) for rows in passes])
 
 
 @torch.inference_mode()
@@ -227,29 +241,30 @@ def forward_grid(
     make_inputs: GridInputs,
     output: str,
     batch_size: int,
-    inputs: Tensor,
 ) -> Tensor:
     """Target outputs (N, per_sample) of `per_sample` perturbed inputs of each of N samples.
 
     `make_inputs(samples, items)` builds the perturbed inputs for a block of consecutive
     samples and items as one tensor (len(samples) * len(items), C, ...), sample-major, so
     callers build a block with a few broadcast operations rather than per-row gathers. Blocks
-    hold whole samples when a sample's items fit in a forward pass, else parts of one sample,
-    in even slices: never more than `batch_size` inputs are built and run at once (on a CPU
-    fewer: rows_per_forward, for inputs of the size and device of `inputs`, the unperturbed
-    ones).
+    hold whole samples when a sample's items fit in `batch_size`, else parts of one sample:
+    never more than `batch_size` inputs are built and run at once (and at least one). A block
+    runs forward in passes (forward_in_passes): on a CPU, smaller ones.
     """
     n = len(target)
-    most = rows_per_forward(batch_size, inputs[0])
+    batch_size = max(1, int(batch_size))
     outputs = torch.empty(n, per_sample, device=target.device)  # dtype set by the first block
-    if per_sample <= most:
-        whole = slice(0, per_sample)
-        blocks = [(samples, whole) for samples in even_slices(n, most // per_sample)]
+    if per_sample <= batch_size:
+        step = batch_size // per_sample
+        blocks = [(slice(s, min(s + step, n)), slice(0, per_sample)) for s in range(0, n, step)]
     else:
-        parts = even_slices(per_sample, most)
-        blocks = [(slice(s, s + 1), items) for s in range(n) for items in parts]
+        blocks = [
+            (slice(s, s + 1), slice(i, min(i + batch_size, per_sample)))
+            for s in range(n)
+            for i in range(0, per_sample, batch_size)
+        ]
     for samples, items in blocks:
-        logits = model(make_inputs(samples, items))
+        logits = forward_in_passes(model, make_inputs(samples, items), batch_size)
         rows = samples.stop - samples.start
         block_target = target[samples, None].expand(rows, items.stop - items.start)
         values = target_output(logits, block_target.reshape(-1), output).view(rows, -1)
@@ -267,4 +282,4 @@ def forward_unperturbed(
     def unperturbed(samples: slice, items: slice) -> Tensor:
         return inputs[samples]
 
-    return forward_grid(model, target, 1, unperturbed, output, batch_size, inputs)[:, 0]
+    return forward_grid(model, target, 1, unperturbed, output, batch_size)[:, 0]

@@ -1,5 +1,5 @@
-"""How the perturbation metrics cut their perturbed inputs into forward passes (perturb.py):
-even slices, a CPU cap that keeps passes cache-sized, and outputs that do not depend on it."""
+"""How large batches of perturbed inputs run forward (perturb.py): on a CPU in passes of a
+cache-friendly size, never under 16 rows, with the outputs of one pass."""
 
 from __future__ import annotations
 
@@ -9,19 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from xaibench.perturb import CPU_FORWARD_VALUES, even_slices, forward_grid, rows_per_forward
-
-
-@pytest.mark.parametrize("total", [1, 2, 15, 16, 17, 100, 255, 256, 257, 1000, 4097])
-@pytest.mark.parametrize("most", [1, 7, 16, 256, 4096])
-def test_even_slices_cover_everything_in_the_fewest_near_equal_slices(total, most):
-    slices = even_slices(total, most)
-    assert slices[0].start == 0 and slices[-1].stop == total
-    assert all(a.stop == b.start for a, b in itertools.pairwise(slices))
-    lengths = [s.stop - s.start for s in slices]
-    assert max(lengths) <= most
-    assert max(lengths) - min(lengths) <= 1
-    assert len(slices) == -(-total // most)
+import xaibench
+import xaibench.perturb
+from xaibench.perturb import (
+    CPU_FORWARD_VALUES,
+    forward_grid,
+    forward_in_passes,
+    pass_slices,
+    rows_per_forward,
+)
 
 
 def test_cpu_passes_are_capped_by_the_input_size_and_never_below_16_rows():
@@ -30,11 +26,30 @@ def test_cpu_passes_are_capped_by_the_input_size_and_never_below_16_rows():
     assert rows_per_forward(64, signal) == 64  # a smaller batch_size is kept
     assert rows_per_forward(4096, torch.zeros(3, 64, 64)) == 16  # large inputs: at least 16
     assert rows_per_forward(4096, torch.zeros(1, 40, device="meta")) == 4096  # not a CPU
+    assert pass_slices(15, 1, signal) == [slice(0, 15)]  # a caller's larger batch: as it is
+
+
+@pytest.mark.parametrize("rows", [1, 15, 16, 17, 31, 33, 100, 255, 256, 257, 1000, 4096])
+@pytest.mark.parametrize(("batch_size", "shape"), [(4096, (1, 40)), (4096, (3, 64, 64)),
+                                                   (20, (1, 40)), (1, (1, 40))])  # fmt: skip
+def test_passes_cover_the_batch_in_near_equal_slices_of_16_rows_or_more(rows, batch_size, shape):
+    if rows > batch_size:
+        return  # a caller never has a batch larger than its batch_size
+    example = torch.zeros(shape)
+    passes = pass_slices(rows, batch_size, example)
+    assert passes[0].start == 0 and passes[-1].stop == rows
+    assert all(a.stop == b.start for a, b in itertools.pairwise(passes))
+    lengths = [p.stop - p.start for p in passes]
+    assert max(lengths) <= batch_size
+    assert max(lengths) - min(lengths) <= 1
+    if len(passes) > 1:  # only a batch above the cap is split, and never into small passes
+        assert rows > rows_per_forward(batch_size, example)
+        assert min(lengths) >= 16
+        assert max(lengths) <= max(rows_per_forward(batch_size, example), 31)
 
 
 class RowSizes(nn.Module):
-    """A per-row function of the input (so outputs cannot depend on the blocks) that records
-    how many rows each forward pass saw."""
+    """A per-row function of the input that records how many rows each forward pass saw."""
 
     def __init__(self):
         super().__init__()
@@ -46,10 +61,16 @@ class RowSizes(nn.Module):
         return x.flatten(1) @ self.weight
 
 
+def test_a_large_batch_runs_in_capped_passes_with_the_outputs_of_one_pass():
+    batch = torch.randn(1000, 1, 40, generator=torch.Generator().manual_seed(0))
+    model = RowSizes()
+    outputs = forward_in_passes(model, batch, 4096)
+    assert model.sizes == [250] * 4  # 1000 rows, at most 256 per pass, evenly
+    torch.testing.assert_close(outputs, batch.flatten(1) @ model.weight, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(("samples", "per_sample"), [(300, 1), (30, 41), (3, 700), (1, 5)])
-def test_forward_grid_on_a_cpu_runs_capped_even_passes_with_the_same_outputs(samples, per_sample):
-    """batch_size 4096 on a CPU: no pass above the cap, none below 16 rows unless the whole
-    grid is smaller, and the outputs those of one pass per sample and item."""
+def test_forward_grid_on_a_cpu_runs_capped_passes_with_the_same_outputs(samples, per_sample):
     inputs = torch.randn(samples, 1, 40, generator=torch.Generator().manual_seed(0))
     scale = torch.linspace(0.5, 1.5, per_sample)
     target = torch.arange(samples) % 3
@@ -59,15 +80,31 @@ def test_forward_grid_on_a_cpu_runs_capped_even_passes_with_the_same_outputs(sam
         grid = inputs[rows, None] * scale[None, items, None, None]
         return grid.reshape(-1, 1, 40)
 
-    outputs = forward_grid(model, target, per_sample, make_inputs, "logit", 4096, inputs)
-    cap = rows_per_forward(4096, inputs[0])
-    assert max(model.sizes) <= cap
+    outputs = forward_grid(model, target, per_sample, make_inputs, "logit", 4096)
+    assert max(model.sizes) <= rows_per_forward(4096, inputs[0])
     assert sum(model.sizes) == samples * per_sample
-    if samples * per_sample >= 16:
-        assert min(model.sizes) >= 16
-    expected = torch.stack([
-        torch.stack([(inputs[s] * scale[i]).flatten() @ model.weight[:, target[s]]
-                     for i in range(per_sample)])
-        for s in range(samples)
-    ])  # fmt: skip
+    expected = torch.einsum("sl,i,ls->si", inputs.flatten(1), scale, model.weight[:, target])
     torch.testing.assert_close(outputs, expected)
+
+
+@pytest.mark.parametrize(("method", "params"), [("rise", {"num_masks": 64}),
+                                                ("occlusion", {"window": 1, "stride": 1}),
+                                                ("scorecam", {})])  # fmt: skip
+def test_methods_that_run_masked_copies_give_the_same_maps_in_capped_passes(
+    method, params, cnn1d, monkeypatch
+):
+    """The masked copies of 60 signals (hundreds of rows) run in passes of at most
+    rows_per_forward rows, with the maps of one pass per batch bit for bit."""
+    signals = torch.randn(60, 2, 16, generator=torch.Generator().manual_seed(1))
+    target = torch.arange(60) % 3
+    sizes = []
+    handle = cnn1d[0].register_forward_pre_hook(lambda m, args: sizes.append(len(args[0])))
+    try:
+        capped = xaibench.explain(cnn1d, signals, target, method, **params)
+    finally:
+        handle.remove()
+    most = rows_per_forward(4096, signals[0])
+    assert max(sizes) <= most < sum(sizes)
+    monkeypatch.setattr(xaibench.perturb, "CPU_FORWARD_VALUES", 10**12)  # no cap
+    whole = xaibench.explain(cnn1d, signals, target, method, **params)
+    torch.testing.assert_close(capped, whole, rtol=0, atol=0)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from xaibench.constraints import Count, OneOf
 from xaibench.methods.propagation import guided_backprop
 from xaibench.methods.registry import register_method
+from xaibench.perturb import forward_in_passes
 from xaibench.registry import XaibenchError
 
 CONVOLUTIONS = (nn.Conv1d, nn.Conv2d)
@@ -631,7 +632,7 @@ def _masked_scores(
         masks = _unit_range(resize_to_input(activations[:, start : start + per_call], inputs))
         masked = inputs[:, None] * masks[:, :, None]  # (N, k, C, ...)
         k = masks.shape[1]
-        logits = model(masked.flatten(0, 1)).view(n, k, -1)
+        logits = forward_in_passes(model, masked.flatten(0, 1), batch_size).view(n, k, -1)
         if weighting == "probability":
             logits = logits.softmax(dim=2)
         scores.append(logits.gather(2, target.view(n, 1, 1).expand(n, k, 1)).squeeze(2))

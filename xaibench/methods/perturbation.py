@@ -13,7 +13,13 @@ from torch import Tensor, nn
 from xaibench.constraints import Count, OneOf, Range, Seed
 from xaibench.methods.chunking import map_sample_chunks
 from xaibench.methods.registry import register_method
-from xaibench.perturb import Baseline, Output, make_baseline, target_output
+from xaibench.perturb import (
+    Baseline,
+    Output,
+    forward_in_passes,
+    make_baseline,
+    target_output,
+)
 from xaibench.registry import XaibenchError
 
 # A window's or stride's size: one int for every dimension, or one per dimension.
@@ -106,7 +112,7 @@ def occlusion(
     strides = (channels, *per_dimension(stride, inputs, "stride"))
 
     def forward(x: Tensor) -> Tensor:
-        logits = model(x)
+        logits = forward_in_passes(model, x, batch_size)
         return logits.softmax(dim=1) if output == "probability" else logits
 
     explainer = Occlusion(forward)
@@ -246,7 +252,7 @@ def rise(
             m = masks[start : start + per_call]  # (k, *positions)
             keep = m[None, :, None]  # (1, k, 1, *positions): all channels of a position
             masked = x[:, None] * keep + fill[:, None] * (1 - keep)
-            logits = model(masked.flatten(0, 1))
+            logits = forward_in_passes(model, masked.flatten(0, 1), batch_size)
             scores = target_output(logits, t.repeat_interleave(len(m)), output).view(n, len(m))
             total += torch.tensordot(scores, m, dims=1)
         return (total / (num_masks * p))[:, None].expand_as(x).contiguous()

@@ -99,7 +99,7 @@ def subset_correlations(
             return where_grid(masks[None, items], replacement[rows], inputs[rows])
 
         perturbed = forward_grid(
-            model, target[samples], len(masks), make_inputs, output, batch_size, inputs
+            model, target[samples], len(masks), make_inputs, output, batch_size
         )
         drops = (original[samples, None] - perturbed).double()
         drops = drops.view(-1, len(sizes), subsets)

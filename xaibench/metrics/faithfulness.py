@@ -49,7 +49,7 @@ def switch_curves(
         switched = ranks[samples, None] < counts[steps, None]
         return where_grid(switched, end[samples], start[samples])
 
-    return forward_grid(model, target, len(counts), make_inputs, output, batch_size, inputs)
+    return forward_grid(model, target, len(counts), make_inputs, output, batch_size)
 
 
 def area_curves(

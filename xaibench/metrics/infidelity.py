@@ -193,7 +193,7 @@ def infidelity(
             return shift - sign * (a @ eps.double().flatten(1).T)
 
     original = forward_unperturbed(model, inputs, target, output, batch_size)
-    perturbed = forward_grid(model, target, perturbations, make_inputs, output, batch_size, inputs)
+    perturbed = forward_grid(model, target, perturbations, make_inputs, output, batch_size)
     change = (original[:, None] - perturbed).double()
 
     results = []

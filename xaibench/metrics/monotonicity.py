@@ -135,7 +135,7 @@ def monotonicity(
             region = torch.arange(chosen.start, chosen.stop, device=inputs.device)
             return where_grid(ids == region[None, :, None], replacement[samples], inputs[samples])
 
-        perturbed = forward_grid(model, target, regions, make_inputs, output, batch_size, inputs)
+        perturbed = forward_grid(model, target, regions, make_inputs, output, batch_size)
         effect += (original[:, None] - perturbed).double().square()
     effect /= draws
     return [

@@ -149,7 +149,7 @@ def road(
         positions = hidden.view(-1, *inputs.shape[2:])
         return noisy_linear_imputation(copies, positions, noise, check=False)
 
-    curves = forward_grid(model, target, points, make_inputs, output, batch_size, inputs)
+    curves = forward_grid(model, target, points, make_inputs, output, batch_size)
     curve_x = (counts / regions).double()
     return MetricResult(scores=curves.double().mean(dim=1), curves=curves, curve_x=curve_x)
 
