@@ -108,3 +108,24 @@ def test_methods_that_run_masked_copies_give_the_same_maps_in_capped_passes(
     monkeypatch.setattr(xaibench.perturb, "CPU_FORWARD_VALUES", 10**12)  # no cap
     whole = xaibench.explain(cnn1d, signals, target, method, **params)
     torch.testing.assert_close(capped, whole, rtol=0, atol=0)
+
+
+# Each perturbation metric, with settings that fit 16-position signals.
+PERTURBING = {"deletion": {"steps": 16}, "insertion": {"steps": 16}, "aopc_morf": {"steps": 16},
+              "sensitivity_n": {}, "faithfulness_correlation": {}, "infidelity": {},
+              "monotonicity": {}, "road_morf": {}}  # fmt: skip
+
+
+@pytest.mark.parametrize("metric", PERTURBING)
+def test_perturbation_metrics_give_the_same_scores_in_capped_passes(metric, cnn1d, monkeypatch):
+    """Hundreds of perturbed inputs per block, run (and, for ROAD, imputed) in capped passes:
+    the scores and curves of one pass per block, bit for bit."""
+    signals = torch.randn(60, 2, 16, generator=torch.Generator().manual_seed(2))
+    target = torch.arange(60) % 3
+    maps = xaibench.explain(cnn1d, signals, target, "input_x_gradient")
+    capped = xaibench.evaluate(cnn1d, signals, target, maps, metric, **PERTURBING[metric])
+    monkeypatch.setattr(xaibench.perturb, "CPU_FORWARD_VALUES", 10**12)  # no cap
+    whole = xaibench.evaluate(cnn1d, signals, target, maps, metric, **PERTURBING[metric])
+    torch.testing.assert_close(capped.scores, whole.scores, rtol=0, atol=0, equal_nan=True)
+    if whole.curves is not None:
+        torch.testing.assert_close(capped.curves, whole.curves, rtol=0, atol=0, equal_nan=True)

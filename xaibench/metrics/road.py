@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from xaibench.constraints import Count, NonNegative, Range, Seed
 from xaibench.metrics.imputation import noisy_linear_imputation
 from xaibench.metrics.registry import MetricResult, register_metric_variant
-from xaibench.perturb import Output, forward_grid, region_ranks
+from xaibench.perturb import Output, forward_grid, pass_slices, region_ranks
 from xaibench.registry import XaibenchError
 
 DEFAULT_REMOVED = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -147,7 +147,12 @@ def road(
         copies = inputs[samples, None].expand(shape).flatten(0, 1)
         noise = shared_noise[None, steps].expand(shape).flatten(0, 1)
         positions = hidden.view(-1, *inputs.shape[2:])
-        return noisy_linear_imputation(copies, positions, noise, check=False)
+        # Imputed in the forward passes' slices: each input's system is solved on its own (the
+        # same values in any batch), and on a CPU smaller batched solves are faster.
+        return torch.cat([
+            noisy_linear_imputation(copies[rows], positions[rows], noise[rows], check=False)
+            for rows in pass_slices(len(copies), batch_size, inputs[0])
+        ])  # fmt: skip
 
     curves = forward_grid(model, target, points, make_inputs, output, batch_size)
     curve_x = (counts / regions).double()
