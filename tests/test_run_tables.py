@@ -58,7 +58,7 @@ def test_a_table_written_in_chunks_reads_back_as_one_written_whole(tmp_path, mon
     table = pd.DataFrame({
         "method": repeated("saliency", 30), "params": repeated(LONG, 30),
         "value": np.linspace(0, 1, 30), "sample": np.arange(30), "flag": [True, False] * 15,
-        "maybe": [None, *["a"] * 29],
+        "maybe": [None, *["a"] * 29], "late": [None] * 10 + ["b"] * 20,
     })  # fmt: skip
     write_parquet(table, tmp_path / "chunks.parquet")
     table.to_parquet(tmp_path / "whole.parquet", index=False)

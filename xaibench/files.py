@@ -50,7 +50,7 @@ def write_parquet(table: pd.DataFrame, path: str | Path) -> Path:
     about 0.7 KB per row. The file reads back as `table.to_parquet` would write it."""
     if len(table) <= PARQUET_CHUNK_ROWS:
         return atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-    schema = pa.Schema.from_pandas(table, preserve_index=False)
+    schema = chunk_schema(table)
 
     def write(tmp: Path) -> None:
         with pq.ParquetWriter(tmp, schema) as writer:
@@ -59,3 +59,17 @@ def write_parquet(table: pd.DataFrame, path: str | Path) -> Path:
                 writer.write_table(pa.Table.from_pandas(chunk, schema, preserve_index=False))
 
     return atomic_write(path, write)
+
+
+def chunk_schema(table: pd.DataFrame) -> pa.Schema:
+    """The Arrow schema of `table`, inferred from its first chunk of rows (pyarrow infers a
+    whole table's by converting every column); a column with no value there takes its type from
+    its first value."""
+    schema = pa.Schema.from_pandas(table.iloc[:PARQUET_CHUNK_ROWS], preserve_index=False)
+    for i, field in enumerate(schema):
+        if pa.types.is_null(field.type):
+            present = table[field.name].dropna()
+            if len(present):
+                typed = pa.Schema.from_pandas(present.iloc[:1].to_frame(), preserve_index=False)
+                schema = schema.set(i, typed.field(field.name))
+    return schema

@@ -195,3 +195,24 @@ def test_a_method_without_scores_keeps_its_row_but_stays_out_of_the_tests():
     assert pd.isna(rows.loc["empty", "rank"]) and not rows.loc["empty", "tied_with_best"]
     assert tests.blocks == 40 and tests.friedman_p < 1e-6
     assert list(tests.pairwise.columns) == ["a", "b", "c"]
+
+
+def test_bootstrap_memory_is_bounded_for_many_samples_and_the_interval_unchanged_in_law(
+    monkeypatch,
+):
+    """Above BOOTSTRAP_VALUES / 1000 values, fewer resamples per batch: scipy's largest arrays
+    stay near the bound (traced), and the interval is the same up to resampling noise."""
+    import tracemalloc
+
+    values = np.random.default_rng(0).normal(0, 1, (4000, 2))
+    matrix = blocks({"a": values[:, 0], "b": values[:, 1]})
+    default = stats.mean_intervals(matrix, resamples=999, seed=1)
+    assert stats.bootstrap_batch(values.size) == 1000  # 8000 values: scipy's default batch
+    monkeypatch.setattr(stats, "BOOTSTRAP_VALUES", 80_000)  # batches of 10 resamples
+    assert stats.bootstrap_batch(values.size) == 10
+    tracemalloc.start()
+    bounded = stats.mean_intervals(matrix, resamples=999, seed=1)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert traced_peak < 12 * 80_000 * 8  # a few arrays of the bound, not 1000 x 8000 values
+    np.testing.assert_allclose(bounded.to_numpy(), default.to_numpy(), atol=0.01)

@@ -85,6 +85,18 @@ def _t_interval(per_unit: list[np.ndarray], confidence: float):
     return low, high
 
 
+# The most values one batch of bootstrap (or jackknife) resamples holds: scipy makes arrays of
+# batch x the data's size, so a fixed batch makes memory grow with the number of samples.
+BOOTSTRAP_VALUES = 8_000_000  # 64 MB of float64 per array
+
+
+def bootstrap_batch(size: int) -> int:
+    """Resamples per batch for data of `size` values: 1000 (scipy's draws, and so the intervals,
+    depend on the batch: kept at 1000 for every data set up to 8000 values, such as 500 samples
+    x 16 methods), fewer for larger data, so that a batch holds at most BOOTSTRAP_VALUES."""
+    return max(1, min(1000, BOOTSTRAP_VALUES // max(1, size)))
+
+
 def _bca(values: np.ndarray, confidence: float, resamples: int, seed: int):
     """scipy's BCa interval of each column's mean, rows resampled together (paired).
 
@@ -111,7 +123,7 @@ def _bca(values: np.ndarray, confidence: float, resamples: int, seed: int):
                 paired=False,  # one data array: its rows are resampled together
                 confidence_level=confidence,
                 n_resamples=resamples,
-                batch=1000,
+                batch=bootstrap_batch(values[:, varied].size),
                 method="BCa",
                 rng=np.random.default_rng(seed),
             )
