@@ -17,8 +17,9 @@ thread unless `--threads` says otherwise. Printed per run, in MiB:
 - `before tables`: the peak up to the end of scoring (methods and metrics), minus baseline;
 - `maps`: every method's maps (methods x inputs x channels x length x 4 bytes) and `values`:
   the scores and curve points as numbers (8 bytes each), what a run has to keep;
-- `tables`: the scores and curves tables in memory (pandas' deep memory usage): every row
-  carries the run's settings as strings.
+- `tables`: the scores and curves tables in memory: their columns' arrays, and each distinct
+  object (string) their object columns hold, counted once (every row carries the run's
+  settings, one shared string per column).
 
 The first run into an empty cache generates the data and trains the model (about 15 s); a
 run of 5000 inputs takes about 10 minutes on one core, one of 500 about a minute.
@@ -63,6 +64,18 @@ def peak() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB
 
 
+def table_bytes(table) -> int:
+    """A table's bytes in memory: its columns' arrays, plus each distinct object its object
+    columns point to, once (pandas' deep count would count a string shared by every row once
+    per row)."""
+    objects = {}
+    for name in table.select_dtypes(include="object").columns:
+        for value in table[name]:
+            objects[id(value)] = value
+    shallow = int(table.memory_usage(index=True, deep=False).sum())
+    return shallow + sum(sys.getsizeof(value) for value in objects.values())
+
+
 def child(inputs: int, batch_size: int, threads: int, cache: str | None) -> dict:
     """One run in this process; what `main` prints for it."""
     import torch
@@ -98,7 +111,7 @@ def child(inputs: int, batch_size: int, threads: int, cache: str | None) -> dict
     seconds = time.perf_counter() - started
     maps = sum(m.numel() * m.element_size() for m in result.attributions.values())
     values = 8 * (len(result.scores) + len(result.curves))
-    in_memory = sum(int(t.memory_usage(deep=True).sum()) for t in (result.scores, result.curves))
+    in_memory = sum(table_bytes(t) for t in (result.scores, result.curves))
     return {
         "inputs": inputs,
         "batch_size": batch_size,
