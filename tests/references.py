@@ -367,6 +367,49 @@ def aopc_reference(model, x, target, attribution, most_relevant_first, steps, pa
     return np.array(curve), np.mean(curve[0] - np.array(curve))
 
 
+def abpc_reference(model, x, target, attribution, steps, patch, substrate, output):
+    """Blücher et al. 2024 (symmetric relevance gain) / the area between perturbation curves:
+    two pixel-flipping curves with one removal, the most relevant regions first (MoRF) and the
+    least relevant first (LeRF); point k of each has the first floor(k R / steps) regions of
+    its order replaced by the substrate, one region at a time; the score is
+    AUC(LeRF) - AUC(MoRF), each by the trapezoid rule over the fraction removed."""
+    flat_substrate = substrate.reshape(x.shape[0], -1)
+    curves, areas = [], []
+    for most_relevant_first in (True, False):
+        order, ids = _region_order(attribution, patch, most_relevant_first)
+        regions = len(order)
+        current = x.clone().reshape(x.shape[0], -1)
+        removed = 0
+        curve, fractions = [], []
+        for k in range(steps + 1):
+            while removed < k * regions // steps:
+                inside = ids == order[removed]
+                current[:, inside] = flat_substrate[:, inside]
+                removed += 1
+            curve.append(_output_of(model, current.reshape(x.shape), target, output))
+            fractions.append(removed / regions)
+        curves.append(np.array(curve))
+        areas.append(np.trapezoid(curves[-1], fractions))
+    return curves[1] - curves[0], areas[1] - areas[0]
+
+
+def confidence_change_reference(model, x, target, attribution, rescale, output):
+    """Chattopadhay et al. 2018 (Grad-CAM++, section 5.1), one sample: the map summed over
+    channels, rescaled to [0, 1] position by position; E = x multiplied by it (every channel
+    of a position alike); Y = f(x), O = f(E). Returns (Y, O, max(0, Y - O) / Y, Y < O)."""
+    relevance = attribution.sum(0).double().numpy().flatten()
+    if rescale == "min_max":
+        low, high = relevance.min(), relevance.max()
+    else:
+        relevance, low, high = np.maximum(relevance, 0), 0.0, np.maximum(relevance, 0).max()
+    explained = x.clone().reshape(x.shape[0], -1)
+    for position, value in enumerate(relevance):
+        explained[:, position] *= float((value - low) / (high - low))
+    full = _output_of(model, x, target, output)
+    faded = _output_of(model, explained.reshape(x.shape), target, output)
+    return full, faded, max(0.0, full - faded) / full, float(full < faded)
+
+
 def faithfulness_correlation_reference(model, x, target, attribution, masks):
     """Bhatt et al. 2020: the Pearson correlation, over random subsets S of fixed size, of
     (sum_S a, f(x) - f(x with S set to zero)), for one sample."""

@@ -230,23 +230,28 @@ METHOD_CASES = [
 
 FAITHFULNESS = (
     "deletion", "insertion", "aopc_morf", "aopc_lerf", "road_morf", "road_lerf", "monotonicity",
-    "sensitivity_n", "faithfulness_correlation", "infidelity",
+    "sensitivity_n", "faithfulness_correlation", "infidelity", "abpc", "average_drop",
+    "increase_in_confidence",
 )  # fmt: skip
+SEEDLESS = ("deletion", "insertion", "abpc", "average_drop", "increase_in_confidence")
 REEXPLAINING = ("max_sensitivity", "local_lipschitz", "model_randomisation", "random_logit")
 METRIC_CASES = [
     *[(name, "batch_size", 0, COUNT) for name in FAITHFULNESS],
     *[(name, "output", "margin", OUTPUT) for name in FAITHFULNESS],
     *[(name, "seed", -1, SEED) for name in FAITHFULNESS + REEXPLAINING
-      if name not in ("deletion", "insertion")],
+      if name not in SEEDLESS],
     *[(name, "patch", 0, COUNT) for name in ("deletion", "insertion", "aopc_morf", "aopc_lerf",
                                              "road_morf", "road_lerf", "monotonicity",
-                                             "infidelity")],
+                                             "infidelity", "abpc")],
     *[(name, "baseline", "black", BASELINE) for name in ("deletion", "insertion", "aopc_morf",
                                                           "aopc_lerf", "monotonicity",
                                                           "sensitivity_n",
                                                           "faithfulness_correlation",
-                                                          "infidelity")],
-    *[(name, "steps", 0, COUNT) for name in ("deletion", "insertion", "aopc_morf", "aopc_lerf")],
+                                                          "infidelity", "abpc")],
+    *[(name, "steps", 0, COUNT) for name in ("deletion", "insertion", "aopc_morf", "aopc_lerf",
+                                             "abpc")],
+    *[(name, "rescale", "max", "one of min_max, positive_max")
+      for name in ("average_drop", "increase_in_confidence")],
     *[(name, "removed", [0.5, 1.0], "a number in (0, 1) or a list of numbers in (0, 1)")
       for name in ("road_morf", "road_lerf")],
     *[(name, "noise", -0.1, "a number >= 0") for name in ("road_morf", "road_lerf", "infidelity")],

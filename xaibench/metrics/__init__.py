@@ -12,6 +12,7 @@ from xaibench.checks import check_attributions, check_call
 # Importing the metric modules registers their metrics.
 from xaibench.metrics import (  # noqa: F401
     complexity,
+    confidence,
     correlation,
     faithfulness,
     infidelity,

@@ -1,5 +1,5 @@
-"""Removal curves: deletion and insertion (RISE) and AOPC, which switch regions between the
-input and a baseline in the map's order and read the target output after every step."""
+"""Removal curves: deletion and insertion (RISE), AOPC and ABPC, which switch regions between
+the input and a baseline in the map's order and read the target output after every step."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from xaibench.constraints import Count, Seed
-from xaibench.metrics.registry import MetricResult, register_metric_variant
+from xaibench.metrics.registry import MetricResult, register_metric, register_metric_variant
 from xaibench.perturb import (
     Baseline,
     Output,
@@ -63,14 +63,16 @@ def area_curves(
     patch: int,
     output: str,
     batch_size: int,
+    most_relevant_first: bool = True,
 ) -> MetricResult:
-    """RISE's protocol: point k (k = 0..steps) has the top floor(k * R / steps) of R regions
-    taken from `end`, so point 0 is `start` untouched and point `steps` is `end` entirely.
+    """RISE's protocol: point k (k = 0..steps) has the first floor(k * R / steps) of R regions
+    (most relevant first unless told otherwise) taken from `end`, so point 0 is `start`
+    untouched and point `steps` is `end` entirely.
 
     The score is the area under the curve against the fraction of regions switched
     (trapezoid rule on [0, 1]), which equals RISE's `auc` when R is a multiple of `steps`.
     """
-    ranks, regions = region_ranks(attributions, patch, most_relevant_first=True)
+    ranks, regions = region_ranks(attributions, patch, most_relevant_first)
     check_steps(steps, regions, patch)
     counts = torch.arange(steps + 1, device=inputs.device) * regions // steps
     curves = switch_curves(model, inputs, target, ranks, counts, start, end, output, batch_size)
@@ -333,3 +335,123 @@ register_metric_variant(
     curve_x_label="regions perturbed (least relevant first)",
     curve_y_label="target {output}",
 )
+
+
+def abpc(
+    model: nn.Module,
+    inputs: Tensor,
+    target: Tensor,
+    attributions: Tensor,
+    steps: Count = 40,
+    baseline: Baseline = "zero",
+    output: Output = "probability",
+    patch: Count = 1,
+    batch_size: Count = 4096,
+) -> MetricResult:
+    r"""Area between the perturbation curves (ABPC), or symmetric relevance gain (SRG): the area
+    under the least-relevant-first deletion curve minus that under the most-relevant-first one.
+
+    Both curves are deletion's (see `deletion`): regions (single positions, or squares of
+    `patch` positions per side, all channels together) are ranked by their summed attribution
+    and replaced by the baseline, from none to all, and the target output is read at $S + 1$
+    points ($S$ = `steps`), both ends included. Point $k$ has the first $\lfloor kR/S \rfloor$
+    of the $R$ regions replaced, in the most relevant first order (MoRF, curve $M_k$) or the
+    least relevant first order (LeRF, curve $L_k$), and per sample
+    $\mathrm{ABPC} = \mathrm{AUC}(L) - \mathrm{AUC}(M) = \int_0^1 (L - M)$, by the trapezoid
+    rule over the fraction of regions replaced. Higher is better: a faithful map removes the
+    evidence first in one order (the output falls early) and last in the other (it stays up),
+    so the curves lie far apart. Blücher et al. write it as the sum of two relevance gains
+    over a random order, $\mathrm{AUC}(L) - \mathrm{AUC}(\mathrm{random})$ and
+    $\mathrm{AUC}(\mathrm{random}) - \mathrm{AUC}(M)$, in which the random order cancels; a
+    random map scores 0 in expectation, and negating a map negates its score (the two orders
+    swap; ties too, as both orders break them lower index first). The two curves share both
+    ends (the input, and the baseline alone), so the difference curve starts and ends at 0.
+    How far a curve falls depends on what the baseline does to the model; the paper shows that
+    the difference ranks maps consistently across removal baselines where either curve alone
+    does not. With probabilities the score lies in [-1, 1]. Every score is defined (ties in
+    the map go to the lower position index in both orders). Cost: $2(S + 1)$ forward passes
+    per sample.
+
+    Args:
+        steps: $S$, the number of steps of each curve; each has $S + 1$ points. From 1 to the
+            number of regions. Default 40, as deletion.
+        baseline: What removed regions are replaced with: `zero` (default, as deletion), `mean`
+            (each sample's per-channel mean), `blur` or `uniform` (noise over each sample's
+            value range, the pattern of seed 0). The same baseline serves both orders.
+        output: What is read off the model for the target class: `probability` (softmax,
+            default, as the paper and Quantus), `logit` or `correct` (1 while the target is
+            the arg max).
+        patch: Side of the square regions in positions (a segment for signals); 1 removes
+            single positions.
+        batch_size: The most perturbed inputs per forward pass; changes memory use, not scores.
+
+    Returns:
+        MetricResult: `scores` (N,), AUC(LeRF) - AUC(MoRF) of each sample; `curves` (N, S + 1),
+        the difference $L_k - M_k$ at each point (0 at both ends); `curve_x` (S + 1,), the
+        fraction of regions removed, 0 to 1.
+
+    Implementations differ:
+        - Names: Samek et al. 2017 (appendix) measure the area between the LeRF and MoRF
+          perturbation curves (ABPC) to compare perturbation operators; Schulz et al. (ICLR
+          2020) compare maps by the area between their MoRF and LeRF degradation curves;
+          pnpxai calls it `AbPC`; Blücher et al. 2024 call the same area the
+          symmetric relevance gain (SRG, their MIF and LIF curves: most and least influential
+          first). Some write it the other way round, as the MoRF drop minus the LeRF drop,
+          which is the same number.
+        - Quantus' SymmetricRelevanceGain ranks every value of the map (channels separately,
+          the map broadcast over channels), takes the least influential first order as the
+          exact reverse of the most influential first one (ties in reverse), replaces values
+          by a per-sample `mean` baseline by default, reads the softmax probability, and
+          scores the mean of the difference over the $S$ points after the unperturbed one.
+          As the difference is 0 at both ends, that mean equals xaibench's trapezoid area
+          when the positions divide evenly into the steps; xaibench ranks whole positions
+          (channels summed), breaks ties lower index first in both orders and defaults to the
+          zero baseline, as deletion does.
+        - Blücher et al. occlude image segments with many occlusion strategies (constant
+          values, blurs, inpainting, samples from the training set); which the number comes
+          from changes it, which is why xaibench records `baseline` with the score.
+        - Some implementations report the two curves' AUCs divided by the unperturbed output
+          (a normalised curve); xaibench reports the raw target output, as deletion does.
+
+    Example:
+        >>> import torch, xaibench
+        >>> from xaibench.testing import toy_problem
+        >>> model, inputs, target = toy_problem()
+        >>> maps = xaibench.explain(model, inputs, target, "input_x_gradient")
+        >>> abpc = xaibench.evaluate(model, inputs, target, maps, "abpc", steps=8)
+        >>> abpc.scores.shape, abpc.curves.shape, abpc.curve_x[:3].tolist()
+        (torch.Size([4]), torch.Size([4, 9]), [0.0, 0.125, 0.25])
+
+        The difference curve is 0 at both ends, and the score is AUC(LeRF) - AUC(MoRF): the
+        area under deletion's curve of the negated map (which removes the least relevant
+        first) minus that of the map.
+
+        >>> abpc.curves[:, [0, -1]].abs().max().item()
+        0.0
+        >>> morf = xaibench.evaluate(model, inputs, target, maps, "deletion", steps=8)
+        >>> lerf = xaibench.evaluate(model, inputs, target, -maps, "deletion", steps=8)
+        >>> torch.allclose(abpc.scores, lerf.scores - morf.scores)
+        True
+
+    References:
+        Blücher, Vielhaben, Strodthoff. Decoupling Pixel Flipping and Occlusion Strategy for
+        Consistent XAI Benchmarks. TMLR 2024
+    """
+    substrate = make_baseline(baseline, inputs)
+    # Deletion's curves, both orders from the same input towards the same baseline.
+    common = (model, inputs, target, attributions, inputs, substrate, steps, patch, output)
+    morf = area_curves(*common, batch_size, most_relevant_first=True)
+    lerf = area_curves(*common, batch_size, most_relevant_first=False)
+    assert morf.curves is not None
+    assert lerf.curves is not None
+    curves = lerf.curves.double() - morf.curves.double()
+    return MetricResult(scores=lerf.scores - morf.scores, curves=curves, curve_x=morf.curve_x)
+
+
+register_metric(
+    "abpc",
+    category="faithfulness",
+    higher_is_better=True,
+    curve_x_label="fraction of positions removed",
+    curve_y_label="target {output}: least minus most relevant first",
+)(abpc)
