@@ -38,6 +38,9 @@ METRICS = {
     "monotonicity": {},
     "road_morf": {},
     "road_lerf": {},
+    "abpc": {},
+    "average_drop": {},
+    "increase_in_confidence": {},
 }
 GOAL = ("deletion", "insertion", "aopc_morf", "aopc_lerf", "sensitivity_n",
         "faithfulness_correlation")  # fmt: skip

@@ -108,7 +108,7 @@ def test_second_run_reuses_the_cached_model_and_gives_identical_scores(demo_run)
             "experiment=nosuch",
             "unknown experiment 'nosuch'; valid experiments: deletion_insertion, ig_vs_gradcam,",
         ),
-        ("metric=delete", "unknown metric 'delete'; valid metrics: aopc_lerf, aopc_morf,"),
+        ("metric=delete", "unknown metric 'delete'; valid metrics: abpc, aopc_lerf, aopc_morf,"),
         ("dataset=mnist2d", "unknown dataset 'mnist2d'; valid datasets: cifar10, digits,"),
         ("model=vgg", "unknown model 'vgg'; valid models: cnn2d, custom, mnist1d_cnn,"),
         ("+method.saliency.sign=1", "unknown parameter 'sign' for method 'saliency'"),
