@@ -398,18 +398,19 @@ def abpc(
           symmetric relevance gain (SRG, their MIF and LIF curves: most and least influential
           first). Some write it the other way round, as the MoRF drop minus the LeRF drop,
           which is the same number.
-        - Quantus' SymmetricRelevanceGain ranks every value of the map (channels separately,
-          the map broadcast over channels), takes the least influential first order as the
-          exact reverse of the most influential first one (ties in reverse), replaces values
-          by a per-sample `mean` baseline by default, reads the softmax probability, and
-          scores the mean of the difference over the $S$ points after the unperturbed one.
+        - Quantus' SymmetricRelevanceGain (its current code) ranks every value of the map
+          (channels separately, the map broadcast over channels), takes the least influential
+          first order as the exact reverse of the most influential first one (ties in
+          reverse), replaces values by a per-sample `mean` baseline by default, reads the
+          softmax probability, and scores the mean of the difference over the $S$ points
+          after the unperturbed one.
           As the difference is 0 at both ends, that mean equals xaibench's trapezoid area
-          when the positions divide evenly into the steps; xaibench ranks whole positions
+          when the ranked values divide evenly into the steps; xaibench ranks whole positions
           (channels summed), breaks ties lower index first in both orders and defaults to the
           zero baseline, as deletion does.
-        - Blücher et al. occlude image segments with many occlusion strategies (constant
-          values, blurs, inpainting, samples from the training set); which the number comes
-          from changes it, which is why xaibench records `baseline` with the score.
+        - Blücher et al. compare 40 occlusion strategies, from mean replacement to inpainting
+          with diffusion models; the strategy changes the number (less than either curve's),
+          which is why xaibench records `baseline` with the score.
         - Some implementations report the two curves' AUCs divided by the unperturbed output
           (a normalised curve); xaibench reports the raw target output, as deletion does.
 
