@@ -391,13 +391,10 @@ def abpc(
         fraction of regions removed, 0 to 1.
 
     Implementations differ:
-        - Names: Samek et al. 2017 (appendix) measure the area between the LeRF and MoRF
-          perturbation curves (ABPC) to compare perturbation operators; Schulz et al. (ICLR
-          2020) compare maps by the area between their MoRF and LeRF degradation curves;
-          pnpxai calls it `AbPC`; Blücher et al. 2024 call the same area the
-          symmetric relevance gain (SRG, their MIF and LIF curves: most and least influential
-          first). Some write it the other way round, as the MoRF drop minus the LeRF drop,
-          which is the same number.
+        - Names: Blücher et al. 2024 call this area the symmetric relevance gain (SRG; their
+          MIF and LIF curves, most and least influential first); other tools call the area
+          between the two perturbation curves ABPC. Some write it the other way round, as
+          the MoRF drop minus the LeRF drop, which is the same number.
         - Quantus' SymmetricRelevanceGain (its current code) ranks every value of the map
           (channels separately, the map broadcast over channels), takes the least influential
           first order as the exact reverse of the most influential first one (ties in
@@ -408,11 +405,10 @@ def abpc(
           when the ranked values divide evenly into the steps; xaibench ranks whole positions
           (channels summed), breaks ties lower index first in both orders and defaults to the
           zero baseline, as deletion does.
-        - Blücher et al. compare 40 occlusion strategies, from mean replacement to inpainting
-          with diffusion models; the strategy changes the number (less than either curve's),
-          which is why xaibench records `baseline` with the score.
-        - Some implementations report the two curves' AUCs divided by the unperturbed output
-          (a normalised curve); xaibench reports the raw target output, as deletion does.
+        - Blücher et al. compare many occlusion strategies (what replaces a removed region);
+          the strategy changes the number, less than either curve's, which is why xaibench
+          records `baseline` with the score. xaibench reads the raw target output, as
+          deletion does, not a curve normalised by the unperturbed output.
 
     Example:
         >>> import torch, xaibench
