@@ -636,3 +636,11 @@ def faithfulness_estimate_reference(model, x, target, attribution, patch, substr
     if np.ptp(mass) == 0 or np.ptp(drop) == 0:
         return float("nan")
     return stats.pearsonr(mass, drop).statistic
+
+
+def effective_complexity_reference(values, eps, relative):
+    """Nguyen & Martínez 2020 (effective complexity): the number of attributions whose
+    magnitude exceeds eps (here eps times the largest magnitude when `relative`), counted one
+    position at a time."""
+    threshold = eps * max(abs(v) for v in values) if relative else eps
+    return sum(1 for v in values if abs(v) > threshold)

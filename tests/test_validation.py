@@ -277,6 +277,8 @@ METRIC_CASES = [
       ("model_randomisation", "random_logit")],
     *[(name, "absolute", "yes", BOOL) for name in ("model_randomisation", "random_logit")],
     *[(name, "method_params", "signed", PARAMS) for name in REEXPLAINING],
+    ("effective_complexity", "eps", -0.1, "a number >= 0"),
+    ("effective_complexity", "relative", "yes", BOOL),
 ]  # fmt: skip
 
 

@@ -48,6 +48,7 @@ SMALL = {
     "localisation_auc": {"masks": MASKS},
     "sparseness": {},
     "complexity": {},
+    "effective_complexity": {},
 }
 
 

@@ -19,6 +19,7 @@ import torch
 import xaibench
 from tests.references import (
     aopc_reference,
+    effective_complexity_reference,
     faithfulness_estimate_reference,
     selectivity_reference,
 )
@@ -243,3 +244,57 @@ def test_faithfulness_estimate_is_nan_only_where_the_correlation_is_undefined(li
     assert res[0].item() == pytest.approx(1.0)
     with pytest.raises(xaibench.XaibenchError, match="at least 2"):
         xaibench.evaluate(linear_model, ONES, 0, W0, "faithfulness_estimate", patch=6)
+
+
+# --- effective complexity ---------------------------------------------------------------------
+
+
+def _complexity(maps, **settings):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(maps[0].numel(), 2))
+    x = torch.zeros_like(maps)
+    return xaibench.evaluate(model, x, 0, maps, "effective_complexity", **settings).scores
+
+
+def test_effective_complexity_on_hand_set_maps():
+    """Channels are summed per position first: the positions of [[3, -1, 0, 1e-6, 2, 0],
+    [-1, 1, 0, 0, -4, 0]] hold 2, 0, 0, 1e-6, -2, 0. Relative (eps 1e-5 of the largest, 2):
+    2 and -2 count, 1e-6 does not (2e-5 is the threshold): 2. Absolute eps 1e-7: 3
+    positions. eps 0.99 relative (1.98): both 2s still exceed it; eps 1: none does (strictly
+    greater). An all-zero map counts 0 positions, relative or not."""
+    maps = torch.tensor([[[3.0, -1, 0, 1e-6, 2, 0], [-1.0, 1, 0, 0, -4, 0]]])
+    assert _complexity(maps).tolist() == [2.0]
+    assert _complexity(maps, eps=1e-7, relative=False).tolist() == [3.0]
+    assert _complexity(maps, eps=0.99).tolist() == [2.0]
+    assert _complexity(maps, eps=1.0).tolist() == [0.0]
+    assert _complexity(maps, eps=0.0).tolist() == [3.0]  # every non-zero position
+    zero = torch.zeros(1, 2, 6)
+    assert _complexity(zero).tolist() == [0.0]
+    assert _complexity(zero, relative=False).tolist() == [0.0]
+
+
+@pytest.mark.parametrize(("eps", "relative"), [(1e-5, True), (0.3, True), (0.5, False)])
+def test_effective_complexity_matches_the_paper_reference(eps, relative, cnn2d, images):
+    attr = _ixg(cnn2d, images, 1)
+    scores = xaibench.evaluate(
+        cnn2d, images, 1, attr, "effective_complexity", eps=eps, relative=relative
+    ).scores
+    for i in range(len(images)):
+        values = attr[i].sum(0).flatten().double().tolist()
+        assert scores[i].item() == effective_complexity_reference(values, eps, relative)
+
+
+def test_a_sparse_map_is_less_complex_and_a_relative_threshold_ignores_scale(cnn1d, signals):
+    """A map on 3 of 16 positions counts 3 against a dense map's 16; scaling a map by 1e6
+    leaves the relative count as it is and changes the absolute one."""
+    dense = torch.randn(signals.shape, generator=torch.Generator().manual_seed(3))
+    sparse = torch.zeros_like(dense)
+    sparse[:, :, [2, 7, 11]] = 1.0
+    scores = xaibench.evaluate_many(cnn1d, signals, 0, [sparse, dense], "effective_complexity")
+    assert (scores[0].scores == 3).all() and (scores[1].scores == 16).all()
+    tiny = dense * 1e-6
+    relative = xaibench.evaluate(cnn1d, signals, 0, tiny, "effective_complexity").scores
+    assert torch.equal(relative, scores[1].scores)
+    absolute = xaibench.evaluate(
+        cnn1d, signals, 0, tiny, "effective_complexity", eps=1e-5, relative=False
+    ).scores
+    assert (absolute == 0).all()
