@@ -644,3 +644,12 @@ def effective_complexity_reference(values, eps, relative):
     position at a time."""
     threshold = eps * max(abs(v) for v in values) if relative else eps
     return sum(1 for v in values if abs(v) > threshold)
+
+
+def top_k_intersection_reference(scores, mask, k, concept_influence):
+    """Theiner et al. 2021 (top-k intersection): binarise the map to its k highest positions
+    (stable: ties keep the lower index first) and count how many lie in the mask, over k;
+    times the number of positions over the mask's size with concept influence."""
+    top = np.argsort(-np.asarray(scores), kind="stable")[:k]
+    share = sum(bool(mask[i]) for i in top) / k
+    return share * len(mask) / sum(mask) if concept_influence else share

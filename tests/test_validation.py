@@ -279,6 +279,8 @@ METRIC_CASES = [
     *[(name, "method_params", "signed", PARAMS) for name in REEXPLAINING],
     ("effective_complexity", "eps", -0.1, "a number >= 0"),
     ("effective_complexity", "relative", "yes", BOOL),
+    ("top_k_intersection", "k", -3, "a number > 0"),
+    ("top_k_intersection", "concept_influence", "yes", BOOL),
 ]  # fmt: skip
 
 

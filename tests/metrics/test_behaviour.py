@@ -46,6 +46,7 @@ SMALL = {
     "relevance_mass": {"masks": MASKS},
     "relevance_rank": {"masks": MASKS},
     "localisation_auc": {"masks": MASKS},
+    "top_k_intersection": {"masks": MASKS},
     "sparseness": {},
     "complexity": {},
     "effective_complexity": {},

@@ -22,6 +22,7 @@ from tests.references import (
     effective_complexity_reference,
     faithfulness_estimate_reference,
     selectivity_reference,
+    top_k_intersection_reference,
 )
 from xaibench.perturb import make_baseline
 
@@ -298,3 +299,61 @@ def test_a_sparse_map_is_less_complex_and_a_relative_threshold_ignores_scale(cnn
         cnn1d, signals, 0, tiny, "effective_complexity", eps=1e-5, relative=False
     ).scores
     assert (absolute == 0).all()
+
+
+# --- top-k intersection -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("k", "concept_influence"), [(0.1, False), (10, True), (1, False)])
+def test_top_k_intersection_matches_the_paper_reference(k, concept_influence, cnn2d, images):
+    masks = torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(4)) < 0.3
+    attr = _ixg(cnn2d, images, 0)
+    scores = xaibench.evaluate(
+        cnn2d, images, 0, attr, "top_k_intersection", masks=masks, k=k,
+        concept_influence=concept_influence,
+    ).scores  # fmt: skip
+    count = max(1, round(k * 64)) if isinstance(k, float) else k
+    for i in range(4):
+        values = attr[i].sum(0).flatten().double().numpy()
+        expected = top_k_intersection_reference(
+            values, masks[i].flatten().numpy(), count, concept_influence
+        )
+        assert scores[i].item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_top_k_intersection_by_hand_and_as_relevance_rank():
+    """Positions 0..5 with map [5, 4, 3, 2, 1, 0] and mask {1, 3, 4}: the top 2 are 0 and 1,
+    one in the mask: 1 / 2; concept influence: 1 / 2 * 6 / 3 = 1. The top 4 hold 1 and 3:
+    2 / 4. With k the mask's size (3) it is relevance rank: top 0, 1, 2 hold 1: 1 / 3."""
+    maps = torch.tensor([[[5.0, 4, 3, 2, 1, 0]]])
+    masks = torch.tensor([[False, True, False, True, True, False]])
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 2))
+    x = torch.zeros(1, 1, 6)
+
+    def score(**settings):
+        result = xaibench.evaluate(model, x, 0, maps, "top_k_intersection", masks=masks, **settings)
+        return result.scores.item()
+
+    assert score(k=2) == 0.5
+    assert score(k=2, concept_influence=True) == 1.0
+    assert score(k=4) == 0.5
+    rank = xaibench.evaluate(model, x, 0, maps, "relevance_rank", masks=masks).scores.item()
+    assert score(k=3) == 1 / 3
+    assert rank == pytest.approx(1 / 3)  # relevance_rank divides in float32
+    with pytest.raises(xaibench.XaibenchError, match="k=7 is invalid"):
+        score(k=7)
+
+
+def test_a_map_on_the_mask_beats_a_random_one_and_an_empty_mask_is_nan(cnn1d, signals):
+    masks = torch.zeros(6, 16, dtype=torch.bool)
+    masks[:, 3:9] = True
+    masks[5] = False  # an empty mask: nothing to intersect with
+    on_mask = masks[:, None].float().expand(6, 2, 16) + 0.01 * torch.rand(6, 2, 16)
+    noise = xaibench.explain(cnn1d, signals, 0, "random", seed=0)
+    good, random = (
+        xaibench.evaluate(cnn1d, signals, 0, m, "top_k_intersection", masks=masks, k=4).scores
+        for m in (on_mask, noise)
+    )
+    assert good[:5].tolist() == [1.0] * 5
+    assert random[:5].mean() < 0.8
+    assert torch.isnan(good[5]) and torch.isnan(random[5])
