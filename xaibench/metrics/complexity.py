@@ -152,7 +152,7 @@ def effective_complexity(
         MetricResult: `scores` (N,), the number of positions above the threshold (float64).
 
     Implementations differ:
-        - Quantus' EffectiveComplexity (its current code) takes absolute values
+        - Quantus' EffectiveComplexity (the version read, commit 00997c9) takes absolute values
           (`abs=True`), divides the map by its largest absolute value (`normalise=True`,
           `normalise_by_max`, which leaves an all-zero map as it is) and counts the values
           above `eps` = 1e-5 over the whole map, each channel on its own; xaibench's default

@@ -365,14 +365,14 @@ def faithfulness_estimate(
         list[MetricResult]: one per map, with `scores` (N,), the correlation of each sample.
 
     Implementations differ:
-        - Quantus' FaithfulnessEstimate (its current code) ranks every value of the flattened
-          map (each channel on its own), removes them in groups of `features_in_step` values
-          (default 1) in descending order of attribution, each group alone, and correlates the
-          groups' attribution sums with the drops (Pearson); its default baseline, `black`, is
-          each sample's minimum rather than zero; it normalises the map by its maximum first
-          (no change to a correlation) and reads logits by default (`softmax=False`), although
-          its docstring speaks of probability drops. xaibench removes positions (or patches),
-          all channels together.
+        - Quantus' FaithfulnessEstimate (the version read, commit 089c62b) ranks every value
+          of the flattened map (each channel on its own), removes them in groups of
+          `features_in_step` values (default 1) in descending order of attribution, each group
+          alone, and correlates the groups' attribution sums with the drops (Pearson); its
+          default baseline, `black`, is each sample's minimum rather than zero; it normalises
+          the map by its maximum first (no change to a correlation) and reads logits by default
+          (`softmax=False`), although its docstring speaks of probability drops. xaibench
+          removes positions (or patches), all channels together.
 
     Example:
         >>> import torch, xaibench

@@ -468,9 +468,9 @@ register_metric_variant(
     "positions, which fits MNIST-1D's 40-point signals as well as images; Quantus' Selectivity\n"
     "docstring describes 4 x 4 patches and its code defaults to 8); with `steps` equal to the\n"
     "number of regions, one region is removed per step, as in the paper. Quantus' Selectivity\n"
-    "(its current code) reads the softmax probability by default, replaces patches by its\n"
-    "`black` baseline, chooses non-overlapping patches greedily from windows at every offset,\n"
-    "and leaves the unperturbed point off its curve.",
+    "(the version read, commit 13543b3) reads the softmax probability by default, replaces\n"
+    "patches by its `black` baseline, chooses non-overlapping patches greedily from windows at\n"
+    "every offset, and leaves the unperturbed point off its curve.",
     fixed={"insert": False, "output": "logit"},
     references="Montavon, Samek, Müller. Methods for Interpreting and Understanding Deep\n"
     "Neural Networks. Digital Signal Processing 73, 2018\n"

@@ -306,8 +306,9 @@ def top_k_intersection(
         `concept_influence`).
 
     Implementations differ:
-        - Quantus' TopKIntersection (its current code) defaults to k = 1000 values and asserts
-          that k is smaller than the input, so its default refuses a 40-point signal; it ranks
+        - Quantus' TopKIntersection (the version read, commit 113d084) defaults to k = 1000
+          values and asserts that k is smaller than the input, so its default refuses a
+          40-point signal; it ranks
           with NumPy's default `argsort`, which leaves ties in no stated order, after
           normalising the map (`normalise_by_negative`); its `concept_influence=True`
           multiplies by the input's size over the mask's, as here.
