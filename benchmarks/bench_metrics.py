@@ -44,6 +44,9 @@ METRICS = {
     "abpc": {},
     "average_drop": {},
     "increase_in_confidence": {},
+    "selectivity": {},
+    "region_perturbation": {},
+    "faithfulness_estimate": {},
 }
 GOAL = ("deletion", "insertion", "aopc_morf", "aopc_lerf", "sensitivity_n",
         "faithfulness_correlation", "infidelity", "monotonicity", "abpc")  # fmt: skip

@@ -596,3 +596,60 @@ def entropy_reference(values):
     |a_i| / sum |a|."""
     total = sum(abs(v) for v in values)
     return -sum(abs(v) / total * math.log(abs(v) / total) for v in values if v != 0)
+
+
+# --- catalogue additions (tests/metrics/test_catalogue_more.py) ------------------------------
+
+
+def selectivity_reference(model, x, target, attribution, patch, substrate):
+    """Montavon, Samek, Müller 2018 (selectivity): remove the regions one at a time, most
+    relevant first (each replaced by the substrate), and record the function value (the
+    target's logit) before the first removal and after each; the area under that curve by the
+    trapezoid rule over the fraction of regions removed."""
+    order, ids = _region_order(attribution, patch, True)
+    current = x.clone().reshape(x.shape[0], -1)
+    flat_substrate = substrate.reshape(x.shape[0], -1)
+    curve = [_output_of(model, x, target, "logit")]
+    for region in order:
+        inside = ids == region
+        current[:, inside] = flat_substrate[:, inside]
+        curve.append(_output_of(model, current.reshape(x.shape), target, "logit"))
+    fractions = np.arange(len(curve)) / len(order)
+    return np.array(curve), np.trapezoid(curve, fractions)
+
+
+def faithfulness_estimate_reference(model, x, target, attribution, patch, substrate, output):
+    """Alvarez-Melis & Jaakkola 2018 (faithfulness estimate), one sample: for every region
+    alone, its summed attribution and the drop f(x) - f(x with that region set to the
+    substrate); the Pearson correlation of the two over the regions (NaN if either is
+    constant)."""
+    _, ids = _region_order(attribution, patch, True)
+    relevance = attribution.sum(0).flatten().double().numpy()
+    full = _output_of(model, x, target, output)
+    mass, drop = [], []
+    for region in range(ids.max() + 1):
+        inside = ids == region
+        perturbed = x.clone().reshape(x.shape[0], -1)
+        perturbed[:, inside] = substrate.reshape(x.shape[0], -1)[:, inside]
+        drop.append(full - _output_of(model, perturbed.reshape(x.shape), target, output))
+        mass.append(relevance[inside].sum())
+    if np.ptp(mass) == 0 or np.ptp(drop) == 0:
+        return float("nan")
+    return stats.pearsonr(mass, drop).statistic
+
+
+def effective_complexity_reference(values, eps, relative):
+    """Nguyen & Martínez 2020 (effective complexity): the number of attributions whose
+    magnitude exceeds eps (here eps times the largest magnitude when `relative`), counted one
+    position at a time."""
+    threshold = eps * max(abs(v) for v in values) if relative else eps
+    return sum(1 for v in values if abs(v) > threshold)
+
+
+def top_k_intersection_reference(scores, mask, k, concept_influence):
+    """Theiner et al. 2021 (top-k intersection): binarise the map to its k highest positions
+    (stable: ties keep the lower index first) and count how many lie in the mask, over k;
+    times the number of positions over the mask's size with concept influence."""
+    top = np.argsort(-np.asarray(scores), kind="stable")[:k]
+    share = sum(bool(mask[i]) for i in top) / k
+    return share * len(mask) / sum(mask) if concept_influence else share

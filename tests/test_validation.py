@@ -231,25 +231,30 @@ METHOD_CASES = [
 FAITHFULNESS = (
     "deletion", "insertion", "aopc_morf", "aopc_lerf", "road_morf", "road_lerf", "monotonicity",
     "sensitivity_n", "faithfulness_correlation", "infidelity", "abpc", "average_drop",
-    "increase_in_confidence",
+    "increase_in_confidence", "selectivity", "region_perturbation", "faithfulness_estimate",
 )  # fmt: skip
-SEEDLESS = ("deletion", "insertion", "abpc", "average_drop", "increase_in_confidence")
+SEEDLESS = ("deletion", "insertion", "abpc", "average_drop", "increase_in_confidence",
+            "selectivity")  # fmt: skip
 REEXPLAINING = ("max_sensitivity", "local_lipschitz", "model_randomisation", "random_logit")
 METRIC_CASES = [
     *[(name, "batch_size", 0, COUNT) for name in FAITHFULNESS],
-    *[(name, "output", "margin", OUTPUT) for name in FAITHFULNESS],
+    *[(name, "output", "margin", OUTPUT) for name in FAITHFULNESS
+      if name != "selectivity"],  # selectivity fixes output: logit
     *[(name, "seed", -1, SEED) for name in FAITHFULNESS + REEXPLAINING
       if name not in SEEDLESS],
     *[(name, "patch", 0, COUNT) for name in ("deletion", "insertion", "aopc_morf", "aopc_lerf",
                                              "road_morf", "road_lerf", "monotonicity",
-                                             "infidelity", "abpc")],
+                                             "infidelity", "abpc", "selectivity",
+                                             "region_perturbation", "faithfulness_estimate")],
     *[(name, "baseline", "black", BASELINE) for name in ("deletion", "insertion", "aopc_morf",
                                                           "aopc_lerf", "monotonicity",
                                                           "sensitivity_n",
                                                           "faithfulness_correlation",
-                                                          "infidelity", "abpc")],
+                                                          "infidelity", "abpc",
+                                                          "selectivity",
+                                                          "faithfulness_estimate")],
     *[(name, "steps", 0, COUNT) for name in ("deletion", "insertion", "aopc_morf", "aopc_lerf",
-                                             "abpc")],
+                                             "abpc", "selectivity", "region_perturbation")],
     *[(name, "rescale", "max", "one of min_max, positive_max")
       for name in ("average_drop", "increase_in_confidence")],
     *[(name, "removed", [0.5, 1.0], "a number in (0, 1) or a list of numbers in (0, 1)")
@@ -272,6 +277,10 @@ METRIC_CASES = [
       ("model_randomisation", "random_logit")],
     *[(name, "absolute", "yes", BOOL) for name in ("model_randomisation", "random_logit")],
     *[(name, "method_params", "signed", PARAMS) for name in REEXPLAINING],
+    ("effective_complexity", "eps", -0.1, "a number >= 0"),
+    ("effective_complexity", "relative", "yes", BOOL),
+    ("top_k_intersection", "k", -3, "a number > 0"),
+    ("top_k_intersection", "concept_influence", "yes", BOOL),
 ]  # fmt: skip
 
 

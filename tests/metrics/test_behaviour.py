@@ -27,10 +27,13 @@ SMALL = {
     "aopc_morf": {"steps": 6},
     "aopc_lerf": {"steps": 6},
     "abpc": {"steps": 6},
+    "selectivity": {"steps": 8},
+    "region_perturbation": {"steps": 6},
     "average_drop": {},
     "increase_in_confidence": {},
     "sensitivity_n": {"subsets": 20},
     "faithfulness_correlation": {"subsets": 20},
+    "faithfulness_estimate": {},
     "infidelity": {"perturbations": 10},
     "monotonicity": {"draws": 2},
     "road_morf": {"removed": [0.25, 0.75], "output": "probability"},
@@ -43,8 +46,10 @@ SMALL = {
     "relevance_mass": {"masks": MASKS},
     "relevance_rank": {"masks": MASKS},
     "localisation_auc": {"masks": MASKS},
+    "top_k_intersection": {"masks": MASKS},
     "sparseness": {},
     "complexity": {},
+    "effective_complexity": {},
 }
 
 

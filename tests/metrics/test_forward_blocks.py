@@ -113,7 +113,8 @@ def test_methods_that_run_masked_copies_give_the_same_maps_in_capped_passes(
 # Each perturbation metric, with settings that fit 16-position signals.
 PERTURBING = {"deletion": {"steps": 16}, "insertion": {"steps": 16}, "aopc_morf": {"steps": 16},
               "abpc": {"steps": 16}, "sensitivity_n": {}, "faithfulness_correlation": {},
-              "infidelity": {}, "monotonicity": {}, "road_morf": {}}  # fmt: skip
+              "infidelity": {}, "monotonicity": {}, "road_morf": {}, "selectivity": {"steps": 16},
+              "region_perturbation": {"steps": 8}, "faithfulness_estimate": {}}  # fmt: skip
 
 
 @pytest.mark.parametrize("metric", PERTURBING)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from xaibench.constraints import NonNegative
 from xaibench.metrics.registry import MetricResult, register_metric
 from xaibench.perturb import position_scores
 
@@ -116,3 +117,65 @@ def complexity(attributions: Tensor) -> MetricResult:
     p = values / total
     entropy = -torch.where(p > 0, p * p.log(), 0).sum(dim=1)
     return MetricResult(scores=entropy.masked_fill(total[:, 0] == 0, float("nan")))
+
+
+@register_metric("effective_complexity", category="complexity", higher_is_better=False)
+def effective_complexity(
+    attributions: Tensor, eps: NonNegative = 1e-5, relative: bool = True
+) -> MetricResult:
+    r"""Effective complexity: the number of positions whose absolute attribution exceeds a
+    threshold $\varepsilon$.
+
+    Nguyen & Martínez count the attributions whose magnitude exceeds $\varepsilon$: the
+    features the explanation effectively uses. xaibench counts positions, with $a_i$ the
+    attribution of position $i$ summed over channels (as `sparseness` and `complexity` read a
+    map): the score is $\#\{i : |a_i| > \varepsilon\, m\}$ with $m = \max_j |a_j|$ over
+    the sample's own positions when `relative` (default), or $m = 1$ (an absolute threshold).
+    Relative to the map's maximum, the count does not depend on the map's scale, which
+    differs between methods by orders of magnitude; an absolute $\varepsilon$ compares maps
+    in the units they come in. The score lies in $[0, n]$ for $n$ positions, 1 at least for
+    a relative threshold below 1 and a map that is not all zero; an all-zero map counts 0
+    (no position exceeds any threshold; the score is defined). No forward passes.
+
+    Lower is better: a map that uses few positions is simpler to read. Like `sparseness`, it
+    says nothing about whether those positions matter to the model.
+
+    Args:
+        eps: The threshold $\varepsilon$, at least 0: a fraction of each map's largest
+            absolute attribution when `relative`, else in the map's own units. Default
+            1e-5, Quantus' default, which counts every position but those that are zero or
+            negligible next to the largest.
+        relative: True (default) to compare $|a_i|$ with $\varepsilon$ times the sample's
+            largest $|a_j|$, False to compare it with $\varepsilon$ itself.
+
+    Returns:
+        MetricResult: `scores` (N,), the number of positions above the threshold (float64).
+
+    Implementations differ:
+        - Quantus' EffectiveComplexity (the version read, commit 00997c9) takes absolute values
+          (`abs=True`), divides the map by its largest absolute value (`normalise=True`,
+          `normalise_by_max`, which leaves an all-zero map as it is) and counts the values
+          above `eps` = 1e-5 over the whole map, each channel on its own; xaibench's default
+          (`relative`, 1e-5) is that threshold, counted over positions with channels summed.
+          With `normalise=False` Quantus' threshold is absolute, as `relative: false` here.
+
+    Example:
+        >>> import torch, xaibench
+        >>> from xaibench.testing import toy_problem
+        >>> model, inputs, target = toy_problem()
+        >>> maps = torch.zeros(4, 1, 16)
+        >>> maps[..., :3] = torch.tensor([2.0, -1.0, 1e-7])  # 1e-7 is below 1e-5 of 2
+        >>> xaibench.evaluate(model, inputs, target, maps, "effective_complexity").scores.tolist()
+        [2.0, 2.0, 2.0, 2.0]
+        >>> xaibench.evaluate(
+        ...     model, inputs, target, maps, "effective_complexity", eps=1.5, relative=False
+        ... ).scores.tolist()
+        [1.0, 1.0, 1.0, 1.0]
+
+    References:
+        Nguyen, Martínez. On Quantitative Aspects of Model Interpretability. arXiv:2007.07584,
+        2020
+    """
+    values = absolute_position_scores(attributions)
+    scale = values.amax(dim=1, keepdim=True) if relative else torch.ones_like(values[:, :1])
+    return MetricResult(scores=(values > eps * scale).sum(dim=1).double())

@@ -452,3 +452,53 @@ register_metric(
     curve_x_label="fraction of positions removed",
     curve_y_label="target {output}: least minus most relevant first",
 )(abpc)
+
+
+# Metrics of other papers that are settings of the ones above: declared, not copied.
+register_metric_variant(
+    "selectivity",
+    area_curve,
+    summary="Selectivity (Montavon, Samek, Müller 2018): the area under the target's logit as the\n"
+    "most relevant regions are removed (replaced by the baseline), from none to all.\n\n"
+    "Lower is better: a selective map removes first what the function value rests on, so it\n"
+    "falls early. Montavon et al. remove image patches one at a time, most relevant first,\n"
+    "and track the function value $f(x)$ that the explanation decomposes; xaibench reads it as\n"
+    "deletion's curve with `output` fixed to the target's `logit` (the class score the maps\n"
+    "explain, not a softmax probability). `patch` sets the regions (1 by default: single\n"
+    "positions, which fits MNIST-1D's 40-point signals as well as images; Quantus' Selectivity\n"
+    "docstring describes 4 x 4 patches and its code defaults to 8); with `steps` equal to the\n"
+    "number of regions, one region is removed per step, as in the paper. Quantus' Selectivity\n"
+    "(the version read, commit 13543b3) reads the softmax probability by default, replaces\n"
+    "patches by its `black` baseline, chooses non-overlapping patches greedily from windows at\n"
+    "every offset, and leaves the unperturbed point off its curve.",
+    fixed={"insert": False, "output": "logit"},
+    references="Montavon, Samek, Müller. Methods for Interpreting and Understanding Deep\n"
+    "Neural Networks. Digital Signal Processing 73, 2018\n"
+    "Petsiuk, Das, Saenko. RISE: Randomized Input Sampling for Explanation of Black-box\n"
+    "Models. BMVC 2018",
+    category="faithfulness",
+    higher_is_better=False,
+    curve_x_label="fraction of regions removed (most relevant first)",
+    curve_y_label="target logit",
+)
+register_metric_variant(
+    "region_perturbation",
+    aopc,
+    summary="Region perturbation (Samek et al. 2017): AOPC with the most relevant regions first,\n"
+    "each replaced by uniform noise, one more per step.\n\n"
+    "Higher is better: a faithful map puts the evidence first, so perturbing it makes the\n"
+    "target output fall far and fast. Samek et al. perturb non-overlapping 9 x 9 regions of\n"
+    "224 x 224 images with uniform noise, most relevant first (MoRF), and report the AOPC;\n"
+    "this is `aopc` with `most_relevant_first` fixed to True and `baseline` fixed to\n"
+    "`uniform`, and so `aopc_morf` with its noise fixed. A 9-position side does not fit\n"
+    "MNIST-1D's 40-point signals (4 full segments), so `patch` defaults to 2 (20 segments of\n"
+    "a 40-point signal, 2 x 2 squares of an image) with `steps` 20: the whole of MNIST-1D's\n"
+    "signal, and about 10% of a 28 x 28 image, as the paper's 100 of 625 9 x 9 regions cover\n"
+    "16% of theirs; set `patch: 9` for the paper's regions on large images.",
+    fixed={"most_relevant_first": True, "baseline": "uniform"},
+    defaults={"patch": 2},
+    category="faithfulness",
+    higher_is_better=True,
+    curve_x_label="regions perturbed (most relevant first)",
+    curve_y_label="target {output}",
+)
