@@ -20,6 +20,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
+import xaibench
 from xaibench.methods import METHODS
 from xaibench.metrics import METRICS
 from xaibench.registry import context_for
@@ -28,6 +29,24 @@ from xaibench.settings import CONF_DIR
 from xaibench.testing import toy_problem
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
+
+# The hand-worked problem of the `linear_model` fixture (conftest.py): inputs of ones, on
+# which class 0's gradient x input is its weight vector W0.
+ONES = torch.ones(1, 1, 6)
+W0 = torch.tensor([[[1.0, -2.0, 3.0, 0.5, 4.0, -1.0]]])
+
+
+def input_x_gradient(model: nn.Module, x: torch.Tensor, target: int = 0) -> torch.Tensor:
+    """Gradient x input maps of `x` for `target`."""
+    return xaibench.explain(model, x, target, "input_x_gradient")
+
+
+def random_map_problem(kind: str, cnn1d, signals, cnn2d, images):
+    """(model, inputs, targets, a random map) on the tiny 1D ("signal") or 2D ("image") CNN."""
+    model, x = (cnn1d, signals) if kind == "signal" else (cnn2d, images)
+    target = torch.arange(len(x)) % 3
+    attr = torch.randn(x.shape, generator=torch.Generator().manual_seed(7))
+    return model, x, target, attr
 
 
 # --- tiny models ------------------------------------------------------------------------------

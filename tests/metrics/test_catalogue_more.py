@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import xaibench
+from tests.helpers import ONES, W0, input_x_gradient, random_map_problem
 from tests.references import (
     aopc_reference,
     effective_complexity_reference,
@@ -25,21 +26,6 @@ from tests.references import (
     top_k_intersection_reference,
 )
 from xaibench.perturb import make_baseline
-
-ONES = torch.ones(1, 1, 6)
-W0 = torch.tensor([[[1.0, -2.0, 3.0, 0.5, 4.0, -1.0]]])
-
-
-def _ixg(model, x, target=0):
-    return xaibench.explain(model, x, target, "input_x_gradient")
-
-
-def _problem(kind, cnn1d, signals, cnn2d, images):
-    model, x = (cnn1d, signals) if kind == "signal" else (cnn2d, images)
-    target = torch.arange(len(x)) % 3
-    attr = torch.randn(x.shape, generator=torch.Generator().manual_seed(7))
-    return model, x, target, attr
-
 
 # --- selectivity ------------------------------------------------------------------------------
 
@@ -50,7 +36,7 @@ def test_selectivity_matches_the_paper_reference(
     baseline, patch, kind, cnn1d, signals, cnn2d, images
 ):
     """One region per step (steps = the number of regions), as Montavon et al. remove them."""
-    model, x, target, attr = _problem(kind, cnn1d, signals, cnn2d, images)
+    model, x, target, attr = random_map_problem(kind, cnn1d, signals, cnn2d, images)
     regions = (16 if kind == "signal" else 64) // patch ** (1 if kind == "signal" else 2)
     res = xaibench.evaluate(
         model, x, target, attr, "selectivity", steps=regions, baseline=baseline, patch=patch
@@ -66,7 +52,7 @@ def test_selectivity_matches_the_paper_reference(
 
 def test_selectivity_is_deletion_of_the_logit_bit_for_bit(cnn1d, signals, cnn2d, images):
     for model, x in ((cnn1d, signals), (cnn2d, images)):
-        attr = _ixg(model, x, 1)
+        attr = input_x_gradient(model, x, 1)
         for settings in ({"steps": 8}, {"steps": 4, "patch": 2, "baseline": "mean"}):
             ours = xaibench.evaluate(model, x, 1, attr, "selectivity", **settings)
             parent = xaibench.evaluate(model, x, 1, attr, "deletion", output="logit", **settings)
@@ -89,8 +75,12 @@ def test_gradient_x_input_is_the_most_selective_map_on_a_linear_model(linear_mod
     of their W_i x_i, so gradient x input's order leaves the lowest logit at every k (the
     least area, per sample); random maps score higher, the negated map highest."""
     x = torch.randn(32, 1, 6, generator=torch.Generator().manual_seed(0))
-    best = xaibench.evaluate(linear_model, x, 0, _ixg(linear_model, x), "selectivity", steps=6)
-    worst = xaibench.evaluate(linear_model, x, 0, -_ixg(linear_model, x), "selectivity", steps=6)
+    best = xaibench.evaluate(
+        linear_model, x, 0, input_x_gradient(linear_model, x), "selectivity", steps=6
+    )
+    worst = xaibench.evaluate(
+        linear_model, x, 0, -input_x_gradient(linear_model, x), "selectivity", steps=6
+    )
     noise = xaibench.explain(linear_model, x, 0, "random", seed=0)
     random = xaibench.evaluate(linear_model, x, 0, noise, "selectivity", steps=6)
     assert (best.scores <= random.scores + 1e-6).all()
@@ -106,7 +96,7 @@ def test_gradient_x_input_is_the_most_selective_map_on_a_linear_model(linear_mod
 def test_region_perturbation_matches_the_paper_reference(
     patch, kind, cnn1d, signals, cnn2d, images
 ):
-    model, x, target, attr = _problem(kind, cnn1d, signals, cnn2d, images)
+    model, x, target, attr = random_map_problem(kind, cnn1d, signals, cnn2d, images)
     res = xaibench.evaluate(
         model, x, target, attr, "region_perturbation", steps=5, patch=patch, seed=3
     )
@@ -123,7 +113,7 @@ def test_region_perturbation_is_aopc_morf_with_uniform_noise_bit_for_bit(
     cnn1d, signals, cnn2d, images
 ):
     for model, x in ((cnn1d, signals), (cnn2d, images)):
-        attr = _ixg(model, x, 2)
+        attr = input_x_gradient(model, x, 2)
         for settings in ({"steps": 6}, {"steps": 3, "patch": 1, "output": "probability"}):
             ours = xaibench.evaluate(model, x, 2, attr, "region_perturbation", **settings)
             parent = xaibench.evaluate(
@@ -180,7 +170,7 @@ def test_the_best_region_order_has_the_largest_region_perturbation(linear_model)
 def test_faithfulness_estimate_matches_the_paper_reference(
     patch, baseline, output, kind, cnn1d, signals, cnn2d, images
 ):
-    model, x, target, attr = _problem(kind, cnn1d, signals, cnn2d, images)
+    model, x, target, attr = random_map_problem(kind, cnn1d, signals, cnn2d, images)
     res = xaibench.evaluate(
         model, x, target, attr, "faithfulness_estimate", patch=patch, baseline=baseline,
         output=output,
@@ -200,7 +190,7 @@ def test_faithfulness_estimate_of_gradient_x_input_on_a_linear_model_is_exactly_
     logit by W_i x_i, which is gradient x input's a_i, so the correlation is 1 (and -1 for the
     negated map); on x = ones, a_i = W0_i = [1, -2, 3, 0.5, 4, -1]."""
     x = torch.randn(8, 1, 6, generator=torch.Generator().manual_seed(2))
-    attr = _ixg(linear_model, x)
+    attr = input_x_gradient(linear_model, x)
     exact, negated = xaibench.evaluate_many(
         linear_model, x, 0, [attr, -attr], "faithfulness_estimate"
     )
@@ -225,7 +215,7 @@ def test_a_good_map_has_a_higher_faithfulness_estimate_than_a_random_one(cnn1d, 
     themselves (correlation 1); gradient x input lies between it and random maps."""
     target = torch.tensor([0, 1, 2, 0, 1, 2])
     occlusion = xaibench.explain(cnn1d, signals, target, "occlusion", window=1, stride=1)
-    ixg = _ixg(cnn1d, signals, target)
+    ixg = input_x_gradient(cnn1d, signals, target)
     noise = xaibench.explain(cnn1d, signals, target, "random", seed=0)
     best, good, control = xaibench.evaluate_many(
         cnn1d, signals, target, [occlusion, ixg, noise], "faithfulness_estimate"
@@ -275,7 +265,7 @@ def test_effective_complexity_on_hand_set_maps():
 
 @pytest.mark.parametrize(("eps", "relative"), [(1e-5, True), (0.3, True), (0.5, False)])
 def test_effective_complexity_matches_the_paper_reference(eps, relative, cnn2d, images):
-    attr = _ixg(cnn2d, images, 1)
+    attr = input_x_gradient(cnn2d, images, 1)
     scores = xaibench.evaluate(
         cnn2d, images, 1, attr, "effective_complexity", eps=eps, relative=relative
     ).scores
@@ -307,7 +297,7 @@ def test_a_sparse_map_is_less_complex_and_a_relative_threshold_ignores_scale(cnn
 @pytest.mark.parametrize(("k", "concept_influence"), [(0.1, False), (10, True), (1, False)])
 def test_top_k_intersection_matches_the_paper_reference(k, concept_influence, cnn2d, images):
     masks = torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(4)) < 0.3
-    attr = _ixg(cnn2d, images, 0)
+    attr = input_x_gradient(cnn2d, images, 0)
     scores = xaibench.evaluate(
         cnn2d, images, 0, attr, "top_k_intersection", masks=masks, k=k,
         concept_influence=concept_influence,

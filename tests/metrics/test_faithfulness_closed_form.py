@@ -11,19 +11,21 @@ import pytest
 import torch
 
 import xaibench
+from tests.helpers import ONES, input_x_gradient
 
-ONES = torch.ones(1, 1, 6)
 DELETION_LOGITS = [5.5, 1.5, -1.5, -2.5, -3.0, -2.0, 0.0]
 INSERTION_LOGITS = [0.0, 4.0, 7.0, 8.0, 8.5, 7.5, 5.5]
 
 
-def _ixg(model, x, target=0):
-    return xaibench.explain(model, x, target, "input_x_gradient")
-
-
 def test_deletion_curve_and_area_by_hand(linear_model):
     res = xaibench.evaluate(
-        linear_model, ONES, 0, _ixg(linear_model, ONES), "deletion", steps=6, output="logit"
+        linear_model,
+        ONES,
+        0,
+        input_x_gradient(linear_model, ONES),
+        "deletion",
+        steps=6,
+        output="logit",
     )
     assert res.curves[0].tolist() == pytest.approx(DELETION_LOGITS)
     assert res.curve_x.tolist() == pytest.approx([k / 6 for k in range(7)])
@@ -33,7 +35,7 @@ def test_deletion_curve_and_area_by_hand(linear_model):
 
 def test_insertion_curve_and_area_by_hand(linear_model):
     res = xaibench.evaluate(
-        linear_model, ONES, 0, _ixg(linear_model, ONES), "insertion",
+        linear_model, ONES, 0, input_x_gradient(linear_model, ONES), "insertion",
         steps=6, output="logit", baseline="zero",
     )  # fmt: skip
     assert res.curves[0].tolist() == pytest.approx(INSERTION_LOGITS)
@@ -43,7 +45,7 @@ def test_insertion_curve_and_area_by_hand(linear_model):
 def test_deletion_plus_insertion_is_the_logit_on_a_linear_model(linear_model):
     """With a zero baseline the two curves are complements: they sum to f(x) at every step."""
     x = torch.randn(5, 1, 6, generator=torch.Generator().manual_seed(0))
-    attr = _ixg(linear_model, x)
+    attr = input_x_gradient(linear_model, x)
     common = {"steps": 6, "output": "logit", "baseline": "zero"}
     deleted = xaibench.evaluate(linear_model, x, 0, attr, "deletion", **common)
     inserted = xaibench.evaluate(linear_model, x, 0, attr, "insertion", **common)
@@ -58,7 +60,13 @@ def test_deletion_plus_insertion_is_the_logit_on_a_linear_model(linear_model):
 def test_fewer_steps_than_positions_take_evenly_spaced_counts(linear_model):
     """steps=4 over 6 positions switches floor(k * 6 / 4) = 0, 1, 3, 4, 6 positions."""
     res = xaibench.evaluate(
-        linear_model, ONES, 0, _ixg(linear_model, ONES), "deletion", steps=4, output="logit"
+        linear_model,
+        ONES,
+        0,
+        input_x_gradient(linear_model, ONES),
+        "deletion",
+        steps=4,
+        output="logit",
     )
     assert res.curve_x.tolist() == pytest.approx([0, 1 / 6, 3 / 6, 4 / 6, 1])
     assert res.curves[0].tolist() == pytest.approx([5.5, 1.5, -2.5, -3.0, 0.0])
@@ -67,7 +75,7 @@ def test_fewer_steps_than_positions_take_evenly_spaced_counts(linear_model):
 
 def test_probability_output_is_the_softmax_of_the_logit_curves(linear_model):
     x = torch.randn(3, 1, 6, generator=torch.Generator().manual_seed(3))
-    attr = _ixg(linear_model, x)
+    attr = input_x_gradient(linear_model, x)
     logit = {
         t: xaibench.evaluate(linear_model, x, t, attr, "deletion", steps=6, output="logit").curves
         for t in (0, 1)
@@ -81,7 +89,7 @@ def test_sensitivity_n_is_exactly_one_for_gradient_x_input_on_a_linear_model(lin
     sensitivity-n for every n."""
     x = torch.randn(8, 1, 6, generator=torch.Generator().manual_seed(4))
     res = xaibench.evaluate(
-        linear_model, x, 0, _ixg(linear_model, x), "sensitivity_n", n=[1, 2, 3, 4, 5]
+        linear_model, x, 0, input_x_gradient(linear_model, x), "sensitivity_n", n=[1, 2, 3, 4, 5]
     )
     assert res.curve_x.tolist() == [1, 2, 3, 4, 5]
     torch.testing.assert_close(res.curves, torch.ones(8, 5, dtype=torch.float64))

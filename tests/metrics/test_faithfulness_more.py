@@ -16,23 +16,9 @@ import pytest
 import torch
 
 import xaibench
+from tests.helpers import ONES, W0, input_x_gradient, random_map_problem
 from tests.references import abpc_reference, confidence_change_reference
 from xaibench.perturb import make_baseline
-
-ONES = torch.ones(1, 1, 6)
-W0 = torch.tensor([[[1.0, -2.0, 3.0, 0.5, 4.0, -1.0]]])
-
-
-def _ixg(model, x, target=0):
-    return xaibench.explain(model, x, target, "input_x_gradient")
-
-
-def _problem(kind, cnn1d, signals, cnn2d, images):
-    model, x = (cnn1d, signals) if kind == "signal" else (cnn2d, images)
-    target = torch.arange(len(x)) % 3
-    attr = torch.randn(x.shape, generator=torch.Generator().manual_seed(7))
-    return model, x, target, attr
-
 
 # --- ABPC -------------------------------------------------------------------------------------
 
@@ -44,7 +30,7 @@ def _problem(kind, cnn1d, signals, cnn2d, images):
 def test_abpc_matches_the_paper_reference(
     baseline, output, patch, kind, cnn1d, signals, cnn2d, images
 ):
-    model, x, target, attr = _problem(kind, cnn1d, signals, cnn2d, images)
+    model, x, target, attr = random_map_problem(kind, cnn1d, signals, cnn2d, images)
     # 16 regions in every case but 1D with patch 2 (8): 6 steps leave uneven steps there.
     steps = 6
     res = xaibench.evaluate(
@@ -67,7 +53,7 @@ def test_abpc_curve_and_area_by_hand(linear_model):
     Difference 0, 6, 10, 10.5, 10, 6, 0; trapezoid over k/6: 42.5 / 6
     (= AUC(LeRF) 37.75/6 - AUC(MoRF) -4.75/6)."""
     res = xaibench.evaluate(
-        linear_model, ONES, 0, _ixg(linear_model, ONES), "abpc", steps=6, output="logit"
+        linear_model, ONES, 0, input_x_gradient(linear_model, ONES), "abpc", steps=6, output="logit"
     )
     assert res.curves[0].tolist() == pytest.approx([0, 6, 10, 10.5, 10, 6, 0])
     assert res.curve_x.tolist() == pytest.approx([k / 6 for k in range(7)])
@@ -76,7 +62,7 @@ def test_abpc_curve_and_area_by_hand(linear_model):
 
 def test_abpc_is_lerf_deletion_minus_morf_deletion(cnn1d, signals):
     """One implementation: the two curves are deletion's, of the map and of its negation."""
-    attr = _ixg(cnn1d, signals, 1)
+    attr = input_x_gradient(cnn1d, signals, 1)
     res = xaibench.evaluate(cnn1d, signals, 1, attr, "abpc", steps=8)
     morf = xaibench.evaluate(cnn1d, signals, 1, attr, "deletion", steps=8)
     lerf = xaibench.evaluate(cnn1d, signals, 1, -attr, "deletion", steps=8)
@@ -85,7 +71,7 @@ def test_abpc_is_lerf_deletion_minus_morf_deletion(cnn1d, signals):
 
 
 def test_negating_the_map_negates_abpc_and_a_flat_map_scores_zero(cnn1d, signals):
-    attr = _ixg(cnn1d, signals, 2)
+    attr = input_x_gradient(cnn1d, signals, 2)
     res = xaibench.evaluate(cnn1d, signals, 2, attr, "abpc", steps=8)
     negated = xaibench.evaluate(cnn1d, signals, 2, -attr, "abpc", steps=8)
     assert torch.equal(negated.scores, -res.scores)
@@ -101,14 +87,18 @@ def test_on_a_linear_model_gradient_x_input_has_the_largest_abpc(linear_model):
     scores near 0 on average and the negated map exactly minus the best."""
     x = torch.randn(32, 1, 6, generator=torch.Generator().manual_seed(0))
     common = {"steps": 6, "output": "logit"}
-    best = xaibench.evaluate(linear_model, x, 0, _ixg(linear_model, x), "abpc", **common).scores
+    best = xaibench.evaluate(
+        linear_model, x, 0, input_x_gradient(linear_model, x), "abpc", **common
+    ).scores
     assert (best > 0).all()
     for seed in range(3):
         noise = xaibench.explain(linear_model, x, 0, "random", seed=seed)
         random = xaibench.evaluate(linear_model, x, 0, noise, "abpc", **common).scores
         assert (random <= best + 1e-6).all()
         assert random.mean().item() < 0.5 * best.mean().item()
-    worst = xaibench.evaluate(linear_model, x, 0, -_ixg(linear_model, x), "abpc", **common)
+    worst = xaibench.evaluate(
+        linear_model, x, 0, -input_x_gradient(linear_model, x), "abpc", **common
+    )
     torch.testing.assert_close(worst.scores, -best)
 
 
@@ -122,7 +112,7 @@ def test_on_a_linear_model_gradient_x_input_has_the_largest_abpc(linear_model):
 def test_confidence_change_matches_the_paper_reference(
     rescale, output, kind, cnn1d, signals, cnn2d, images
 ):
-    model, x, target, attr = _problem(kind, cnn1d, signals, cnn2d, images)
+    model, x, target, attr = random_map_problem(kind, cnn1d, signals, cnn2d, images)
     drop = xaibench.evaluate(model, x, target, attr, "average_drop", rescale=rescale,
                              output=output).scores  # fmt: skip
     rise = xaibench.evaluate(model, x, target, attr, "increase_in_confidence", rescale=rescale,
@@ -183,7 +173,7 @@ def test_a_good_map_drops_less_and_rises_more_than_a_bad_one(linear_model):
     sample gradient x input never drops more nor rises less; random maps fall between on
     average."""
     x = torch.randn(64, 1, 6, generator=torch.Generator().manual_seed(1))
-    attr = _ixg(linear_model, x)
+    attr = input_x_gradient(linear_model, x)
     common = {"rescale": "positive_max", "output": "logit"}
 
     def both(maps):
@@ -205,7 +195,7 @@ def test_a_good_map_drops_less_and_rises_more_than_a_bad_one(linear_model):
 def test_the_rescaling_is_per_sample_and_ignores_the_maps_scale(cnn1d, signals):
     """min-max weights do not change when a map is scaled by a positive factor or shifted, and
     one sample's map never rescales another's (another tool normalised over the batch)."""
-    attr = _ixg(cnn1d, signals, 1)
+    attr = input_x_gradient(cnn1d, signals, 1)
     drop = xaibench.evaluate(cnn1d, signals, 1, attr, "average_drop").scores
     changed = attr.clone()
     changed[0] = changed[0] * 1000 + 3
